@@ -1,0 +1,257 @@
+"""Skill controllers of the scripted expert, written as generators: each yields one `Command`
+per control step and reads the (privileged) world state between steps.
+
+navigate: grid A* + pure pursuit, then turn to the work pose. pick/place: Jacobian IK through
+waypoints (entry, hover, grasp/release). open/close: grasp the handle and pull/push it along
+the drawer's slide or the door's arc."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+
+from sim import furniture as F
+from sim import robot as R
+from sim.expert.ik import ArmIK, horizontal, top_down
+from sim.navigation import astar
+
+OPEN_F = R.FINGER_RANGE[1]
+CLOSED_F = 0.0
+CARRY = np.array([1.22, 0.0, 0.0, 0.0, math.pi / 2])
+
+
+@dataclasses.dataclass
+class Command:
+    arm_q: np.ndarray  # absolute arm joint targets
+    finger: float  # finger opening target (per finger)
+    forward: float = 0.0  # m/s
+    yaw_rate: float = 0.0  # rad/s
+
+
+def _wrap(a):
+    return (a + math.pi) % (2 * math.pi) - math.pi
+
+
+class Skills:
+    """Factory of controller generators for one episode (shares IK and the nav grid)."""
+
+    def __init__(self, env):
+        self.env = env
+        self.world = env.world
+        self.scene = env.scene
+        self.ik = ArmIK(self.world)
+        from sim.scene import build_grid
+        sc = self.scene
+        self.grid = build_grid(sc.width, sc.depth, sc.walls, sc.receptacles, sc.obstacles)
+
+    # ------------------------------------------------------------ primitives
+    def hold(self, finger=None):
+        w = self.world
+        return Command(w.arm_target.copy(), w.finger_target if finger is None else finger)
+
+    def solve(self, pos, approach, fingers):
+        w = self.world
+        q, err = self.ik.solve(w.data.qpos, w.arm_target, np.asarray(pos, float), approach, fingers)
+        return q, err
+
+    def move_joints(self, q, finger, tol=0.01, max_steps=60):
+        """Drive the arm to joint targets q; yields until the joints are there."""
+        w = self.world
+        q = np.clip(q, w.arm_lo, w.arm_hi)
+        for _ in range(max_steps):
+            if np.max(np.abs(w.arm_qpos() - q)) < tol and np.max(np.abs(w.arm_target - q)) < 1e-6:
+                return True
+            yield Command(q.copy(), finger)
+        return False
+
+    def move_to(self, pos, approach, fingers, finger, tol=0.012, max_steps=60):
+        q, err = self.solve(pos, approach, fingers)
+        ok = yield from self.move_joints(q, finger, tol=0.01, max_steps=max_steps)
+        return ok and np.linalg.norm(self.world.grasp_pos() - pos) < tol + err
+
+    def grip(self, finger, steps):
+        for _ in range(steps):
+            yield self.hold(finger)
+
+    def gripper_axes(self):
+        mat = self.world.data.site_xmat[self.world.grasp_site].reshape(3, 3)
+        return mat[:, 0].copy(), mat[:, 1].copy()
+
+    # ------------------------------------------------------------ tuck
+    def tuck(self, carrying: str | None = None):
+        """Release anything but the carried object, back out of furniture, raise, retract."""
+        w = self.world
+        held = w.held_objects()
+        if w.finger_target < OPEN_F * 0.8 and (carrying is None or carrying not in held):
+            yield from self.grip(OPEN_F, 4)
+            a, f = self.gripper_axes()
+            yield from self.move_to(w.grasp_pos() - 0.10 * a, a, f, OPEN_F, tol=0.05, max_steps=15)
+        finger = CLOSED_F if carrying else OPEN_F
+        p = w.grasp_pos()
+        for r in self.scene.receptacles:
+            local = r.to_local(p)
+            k = r.kind
+            front = k.depth / 2 + (w.articulation("drawer") if r.name == "drawer" else 0.0)
+            if -k.depth / 2 - 0.05 < local[0] < front + 0.05 and abs(local[1]) < k.width / 2 + 0.05 \
+                    and p[2] < 0.95:
+                out = r.to_world((front + 0.15, local[1]))
+                a, f = self.gripper_axes()
+                target = np.array([out[0], out[1], p[2] + 0.02])
+                yield from self.move_to(target, a, f, finger, tol=0.04, max_steps=30)
+                break
+        q = w.arm_target.copy()
+        if q[0] < CARRY[0] - 0.02:
+            q[0] = CARRY[0]
+            yield from self.move_joints(q, finger, tol=0.03, max_steps=25)
+        yield from self.move_joints(CARRY, finger, tol=0.03, max_steps=40)
+
+    # ------------------------------------------------------------ navigate
+    def navigate(self, pose, carrying=None):
+        yield from self.tuck(carrying)
+        finger = CLOSED_F if carrying else OPEN_F
+        w = self.world
+        path = astar(self.grid, w.base_pose()[:2], pose[:2])
+        if path is None:  # e.g. pushed into an inflated margin: back up a little and retry
+            for _ in range(5):
+                yield Command(CARRY.copy(), finger, -0.2, 0.0)
+            return
+        for i, wp in enumerate(path[1:], start=1):
+            final = i == len(path) - 1
+            for _ in range(200):
+                x, y, yaw = w.base_pose()
+                dx, dy = wp[0] - x, wp[1] - y
+                dist = math.hypot(dx, dy)
+                if dist < (0.015 if final else 0.12):
+                    break
+                err = _wrap(math.atan2(dy, dx) - yaw)
+                if abs(err) > 0.3:
+                    fwd, rate = 0.0, float(np.clip(3.0 * err, -1.4, 1.4))
+                else:
+                    speed = min(0.55, 1.5 * dist) if final else 0.55
+                    fwd, rate = speed * math.cos(err), float(np.clip(3.0 * err, -1.4, 1.4))
+                yield Command(CARRY.copy(), finger, fwd, rate)
+        for _ in range(60):
+            err = _wrap(pose[2] - w.base_pose()[2])
+            if abs(err) < 0.02:
+                break
+            yield Command(CARRY.copy(), finger, 0.0, float(np.clip(3.0 * err, -1.2, 1.2)))
+        yield Command(CARRY.copy(), finger, 0.0, 0.0)
+
+    # ------------------------------------------------------------ pick / place
+    def _hover_z(self, r, z_grasp, rise):
+        if r.name == "cabinet":
+            return min(z_grasp + rise, F.CABINET_HEIGHT - 0.05 - R.GRIPPER_LENGTH - 0.05)
+        return z_grasp + rise
+
+    def _entry(self, r, local_y, z):
+        k = r.kind
+        front = k.depth / 2 + (self.world.articulation("drawer") if r.name == "drawer" else 0.0)
+        xy = r.to_world((front + 0.12, local_y))
+        return np.array([xy[0], xy[1], z])
+
+    def pick(self, obj: str, receptacle: str):
+        w = self.world
+        yield from self.tuck()
+        r = self.scene.receptacle(receptacle)
+        kind = self.scene.object(obj).kind
+        p = w.object_pos(obj)
+        hz = kind.half_size[2]
+        z_grasp = p[2] - hz + min(max(hz, 0.025), 0.045)
+        base_yaw = w.base_pose()[2]
+        if kind.geom == "box":
+            oyaw = w.object_yaw(obj)
+            sym = math.pi / 2 if kind.shape == "cube" else math.pi
+            want = oyaw + math.pi / 2  # fingers close across the short side
+            lateral = base_yaw + math.pi / 2
+            k = round(_wrap(lateral - want) / sym)
+            fyaw = want + k * sym
+        else:
+            fyaw = math.atan2(p[1] - w.base_pose()[1], p[0] - w.base_pose()[0]) + math.pi / 2
+        a, f = top_down(fyaw)
+        z_hover = self._hover_z(r, z_grasp, 0.18)
+        local_y = r.to_local(p)[1]
+        if r.name == "cabinet":
+            yield from self.move_to(self._entry(r, local_y, z_hover), a, f, OPEN_F, tol=0.03)
+        yield from self.move_to(np.array([p[0], p[1], z_hover]), a, f, OPEN_F, tol=0.02)
+        p = w.object_pos(obj)
+        yield from self.move_to(np.array([p[0], p[1], z_grasp]), a, f, OPEN_F, tol=0.01, max_steps=30)
+        yield from self.grip(CLOSED_F, 6)
+        lift_z = z_grasp + (0.08 if r.name == "cabinet" else 0.15)
+        yield from self.move_to(np.array([p[0], p[1], lift_z]), a, f, CLOSED_F, tol=0.03, max_steps=30)
+        for _ in range(3):
+            yield self.hold(CLOSED_F)
+
+    def place(self, obj: str, receptacle: str, goal_local):
+        w = self.world
+        yield from self.tuck(carrying=obj)
+        r = self.scene.receptacle(receptacle)
+        kind = self.scene.object(obj).kind
+        local = np.array(goal_local, dtype=float)
+        if r.name == "drawer":
+            local[0] += w.articulation("drawer")
+        spot = r.to_world(local)
+        dz = w.grasp_pos()[2] - w.object_pos(obj)[2]  # grasp site above the object centre
+        z_release = r.kind.surface_z + kind.half_size[2] + dz + 0.015
+        z_hover = self._hover_z(r, z_release, 0.16)
+        a, f = self.gripper_axes()
+        a = np.array([0.0, 0.0, -1.0])
+        f = np.array([f[0], f[1], 0.0]) / max(1e-6, math.hypot(f[0], f[1]))
+        if r.name == "cabinet":
+            yield from self.move_to(self._entry(r, local[1], z_hover), a, f, CLOSED_F, tol=0.03)
+        yield from self.move_to(np.array([spot[0], spot[1], z_hover]), a, f, CLOSED_F, tol=0.02)
+        yield from self.move_to(np.array([spot[0], spot[1], z_release]), a, f, CLOSED_F, tol=0.01, max_steps=30)
+        yield from self.grip(OPEN_F, 6)
+        up = z_release + (0.07 if r.name == "cabinet" else 0.14)
+        yield from self.move_to(np.array([spot[0], spot[1], up]), a, f, OPEN_F, tol=0.03, max_steps=30)
+        for _ in range(3):
+            yield self.hold(OPEN_F)
+
+    # ------------------------------------------------------------ open / close
+    def _handle_frame(self, name: str, q: float):
+        """Handle position and outward normal of `name` when its joint is at q."""
+        r = self.scene.receptacle(name)
+        k = r.kind
+        h = self.world.handle_pos(name)
+        n_local = np.array([1.0, 0.0])
+        if name == "drawer":
+            local = r.to_local(h)
+            local[0] += q - self.world.articulation(name)
+            xy = r.to_world(local)
+        else:
+            hinge = np.array([k.depth / 2 - 0.01, F.DOOR_HINGE_Y])
+            n_local = np.array([math.cos(q), -math.sin(q)])
+            along = np.array([math.sin(q), math.cos(q)])
+            xy = r.to_world(hinge + (0.02 + F.HANDLE_OFFSET) * n_local + F.DOOR_HANDLE_R * along)
+        c, s = math.cos(r.yaw), math.sin(r.yaw)
+        n = np.array([c * n_local[0] - s * n_local[1], s * n_local[0] + c * n_local[1]])
+        return np.array([xy[0], xy[1], h[2]]), n
+
+    def articulate(self, name: str, opening: bool):
+        w = self.world
+        yield from self.tuck()
+        k = F.RECEPTACLES[name]
+        q0 = w.articulation(name)
+        h, n = self._handle_frame(name, q0)
+        a, f = horizontal(-n)
+        yield from self.move_to(h + 0.13 * np.append(n, 0), a, f, OPEN_F, tol=0.02)
+        h, n = self._handle_frame(name, w.articulation(name))
+        yield from self.move_to(h, a, f, OPEN_F, tol=0.01, max_steps=30)
+        yield from self.grip(CLOSED_F, 6)
+        goal = k.travel if opening else 0.0
+        step = (0.035 if name == "drawer" else 0.07) * (1 if opening else -1)
+        for _ in range(80):
+            q = w.articulation(name)
+            if (opening and q >= goal - 0.02 * k.travel) or (not opening and q <= 0.01 * k.travel):
+                break
+            q_cmd = float(np.clip(q + step, -0.05 * k.travel, k.travel * 1.05))
+            hc, nc = self._handle_frame(name, q_cmd)
+            ac, fc = horizontal(-nc)
+            qa, _ = self.solve(hc, ac, fc)
+            yield Command(qa, CLOSED_F)
+        yield from self.grip(OPEN_F, 5)
+        h, n = self._handle_frame(name, w.articulation(name))
+        a, f = horizontal(-n)
+        yield from self.move_to(h + 0.13 * np.append(n, 0), a, f, OPEN_F, tol=0.04, max_steps=20)
+        yield from self.move_joints(CARRY, OPEN_F, tol=0.05, max_steps=30)

@@ -1,0 +1,92 @@
+"""Task planner: the next skill call from the symbolic state (what is held, where the target
+is, which containers are open, where the robot stands). Stateless except for the hysteresis
+that says which work pose the robot is at; the env runs it every step to label the expert
+skill, and the expert executes what it says."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+from sim import skills as S
+from sim.skills import Skill, SkillCall
+
+ARRIVE_POS, ARRIVE_YAW = 0.04, 0.06  # tight: to be counted as arrived
+STAY_POS, STAY_YAW = 0.20, 0.30  # loose: to stay arrived while manipulating
+
+
+@dataclasses.dataclass(frozen=True)
+class PlanStep:
+    call: SkillCall  # the skill to run now
+    goal: SkillCall  # the manipulation it serves (equals call unless call is navigate)
+    pose: tuple[float, float, float] | None  # work pose of the goal skill
+
+
+def _near(base, pose, pos_tol, yaw_tol) -> bool:
+    dyaw = (base[2] - pose[2] + math.pi) % (2 * math.pi) - math.pi
+    return math.hypot(base[0] - pose[0], base[1] - pose[1]) <= pos_tol and abs(dyaw) <= yaw_tol
+
+
+class TaskPlanner:
+    def __init__(self, scene):
+        self.scene = scene
+        self._at: tuple | None = None
+
+    def reset(self) -> None:
+        self._at = None
+
+    def location(self, world, obj: str) -> str:
+        for r in self.scene.receptacles:
+            if S.inside(world, obj, r.name):
+                return r.name
+        return self.scene.object(obj).receptacle
+
+    def _goal(self, world, held) -> tuple[SkillCall, tuple | None]:
+        sc, t = self.scene, self.scene.task
+        target = t.target
+        holding = target in held
+        if t.task == "navigate":
+            r = sc.receptacle(t.nav_target)
+            pose = r.work_pose(0.0)
+            return SkillCall(Skill.STOP), pose
+        if t.task in ("open", "close"):
+            skill = Skill.OPEN if t.task == "open" else Skill.CLOSE
+            return SkillCall(skill, t.source), sc.receptacle(t.source).work_pose(0.0, handle=True)
+        placed_now = not holding and S.inside(world, target, t.goal)
+        if t.task == "pick":
+            loc = sc.receptacle(t.source)
+            return SkillCall(Skill.PICK, target), loc.work_pose(loc.to_local(world.object_pos(target))[1])
+        goal_r = sc.receptacle(t.goal)
+        place_pose = goal_r.work_pose(t.goal_local[1])
+        if t.task == "place":
+            return SkillCall(Skill.PLACE, target, t.goal), place_pose
+        if placed_now:
+            if t.goal_closed and not S.is_closed(world, t.goal):
+                return SkillCall(Skill.CLOSE, t.goal), goal_r.work_pose(0.0, handle=True)
+            return SkillCall(Skill.STOP), None
+        if holding:
+            return SkillCall(Skill.PLACE, target, t.goal), place_pose
+        if t.goal_closed and not S.is_open(world, t.goal):
+            return SkillCall(Skill.OPEN, t.goal), goal_r.work_pose(0.0, handle=True)
+        loc = sc.receptacle(self.location(world, target))
+        if loc.kind.container and not S.is_open(world, loc.name):
+            return SkillCall(Skill.OPEN, loc.name), loc.work_pose(0.0, handle=True)
+        return SkillCall(Skill.PICK, target), loc.work_pose(loc.to_local(world.object_pos(target))[1])
+
+    def step(self, world, held: list[str]) -> PlanStep:
+        goal, pose = self._goal(world, held)
+        if pose is None:
+            return PlanStep(goal, goal, None)
+        base = world.base_pose()
+        stay = (self._at is not None and _near(self._at, pose, 0.10, 0.1)
+                and _near(base, pose, STAY_POS, STAY_YAW))
+        if stay or _near(base, pose, ARRIVE_POS, ARRIVE_YAW):
+            self._at = pose
+            return PlanStep(goal, goal, pose)
+        self._at = None
+        target = goal.receptacle or goal.target
+        if goal.skill == Skill.PICK:
+            target = self.location(world, goal.target)
+        if goal.skill == Skill.STOP:  # navigate task
+            target = self.scene.task.nav_target
+        return PlanStep(SkillCall(Skill.NAVIGATE, target), goal, pose)

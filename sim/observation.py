@@ -1,0 +1,125 @@
+"""What the policy sees: the `state` vector (named slices, robot-frame GPS+compass style goals,
+two lidar rings) and optional head-camera depth/RGB."""
+
+from __future__ import annotations
+
+import math
+
+import mujoco
+import numpy as np
+
+from sim import furniture as F
+from sim.state import ROBOT_GEOM_GROUP
+
+LIDAR_RAYS = 16
+LIDAR_HEIGHTS = (0.30, 0.66)  # one ring under table tops, one above crates
+LIDAR_RANGE = 4.0
+
+# (name, size) in order; `state_slices()` turns this into index ranges.
+STATE_LAYOUT: tuple[tuple[str, int], ...] = (
+    ("arm_qpos", 5),  # lift, shoulder_yaw, extend, wrist_yaw, wrist_pitch
+    ("gripper_opening", 1),
+    ("is_holding", 1),
+    ("base_velocity", 2),  # forward m/s, yaw rate rad/s
+    ("grasp_pos", 3),  # grasp site in the base frame
+    ("target_pos", 3),  # target object in the base frame
+    ("goal_pos", 3),  # goal spot (or navigation target) in the base frame
+    ("source_handle", 3),  # handle of the source container in the base frame (0 if none)
+    ("goal_handle", 3),  # handle of the goal container (0 if none)
+    ("articulation", 2),  # open fraction of source / goal container
+    ("task_flags", 3),  # source is a container, goal is a container, goal must end closed
+    ("lidar", LIDAR_RAYS * len(LIDAR_HEIGHTS)),  # ranges in metres, capped at LIDAR_RANGE
+)
+STATE_DIM = sum(n for _, n in STATE_LAYOUT)
+
+
+def state_slices() -> dict[str, slice]:
+    out, i = {}, 0
+    for name, n in STATE_LAYOUT:
+        out[name] = slice(i, i + n)
+        i += n
+    return out
+
+
+class Observer:
+    """Builds observations for one World; holds the ray buffers and the camera renderer."""
+
+    def __init__(self, world, cameras: tuple[str, ...] = (), camera_size: int = 64):
+        for c in cameras:
+            if c not in ("depth", "rgb"):
+                raise ValueError(f"unknown camera stream {c!r}; use 'depth' and/or 'rgb'")
+        self.world = world
+        self.cameras = tuple(cameras)
+        self.camera_size = camera_size
+        ang = np.arange(LIDAR_RAYS) * (2 * math.pi / LIDAR_RAYS)
+        self._ray_angles = ang
+        self._geomid = np.zeros(LIDAR_RAYS, dtype=np.int32)
+        self._dist = np.zeros(LIDAR_RAYS)
+        self._vec = np.zeros(3 * LIDAR_RAYS)
+        self._group = np.ones(6, dtype=np.uint8)
+        self._group[ROBOT_GEOM_GROUP] = 0
+        self._renderer = None
+        self._slices = state_slices()
+
+    def close(self):
+        if self._renderer is not None:
+            self._renderer.close()
+            self._renderer = None
+
+    def lidar(self) -> np.ndarray:
+        w = self.world
+        x, y, yaw = w.base_pose()
+        a = self._ray_angles + yaw
+        self._vec[0::3], self._vec[1::3] = np.cos(a), np.sin(a)
+        out = []
+        for h in LIDAR_HEIGHTS:
+            mujoco.mj_multiRay(w.model, w.data, np.array([x, y, h]), self._vec, self._group, 1,
+                               w.base_body, self._geomid, self._dist, None, LIDAR_RAYS, LIDAR_RANGE)
+            d = np.where(self._dist < 0, LIDAR_RANGE, np.minimum(self._dist, LIDAR_RANGE))
+            out.append(d)
+        return np.concatenate(out)
+
+    def state(self, task, held: list[str], goal_world: np.ndarray) -> np.ndarray:
+        w = self.world
+        t = task.spec
+        s = np.zeros(STATE_DIM, dtype=np.float64)
+        sl = self._slices
+        s[sl["arm_qpos"]] = w.arm_qpos()
+        s[sl["gripper_opening"]] = w.gripper_opening()
+        s[sl["is_holding"]] = float(t.target in held)
+        s[sl["base_velocity"]] = w.base_velocity()
+        s[sl["grasp_pos"]] = w.to_base(w.grasp_pos())
+        s[sl["target_pos"]] = w.to_base(w.object_pos(t.target))
+        s[sl["goal_pos"]] = w.to_base(goal_world)
+        src_c = F.RECEPTACLES[t.source].container
+        goal_c = F.RECEPTACLES[t.goal].container
+        if src_c:
+            s[sl["source_handle"]] = w.to_base(w.handle_pos(t.source))
+            s[sl["articulation"].start] = w.open_fraction(t.source)
+        if goal_c:
+            s[sl["goal_handle"]] = w.to_base(w.handle_pos(t.goal))
+            s[sl["articulation"].start + 1] = w.open_fraction(t.goal)
+        s[sl["task_flags"]] = [float(src_c), float(goal_c), float(t.goal_closed)]
+        s[sl["lidar"]] = self.lidar()
+        s = np.nan_to_num(s, nan=0.0, posinf=1e3, neginf=-1e3)
+        return np.clip(s, -1e3, 1e3).astype(np.float32)
+
+    def images(self) -> dict[str, np.ndarray]:
+        if not self.cameras:
+            return {}
+        w = self.world
+        if self._renderer is None:
+            self._renderer = mujoco.Renderer(w.model, self.camera_size, self.camera_size)
+        out = {}
+        r = self._renderer
+        if "rgb" in self.cameras:
+            r.disable_depth_rendering()
+            r.update_scene(w.data, "head")
+            out["rgb"] = r.render().copy()
+        if "depth" in self.cameras:
+            r.enable_depth_rendering()
+            r.update_scene(w.data, "head")
+            d = r.render().copy()
+            r.disable_depth_rendering()
+            out["depth"] = np.clip(np.nan_to_num(d, nan=10.0), 0.0, 10.0)[..., None].astype(np.float32)
+        return out

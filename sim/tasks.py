@@ -1,0 +1,150 @@
+"""Tasks: the start state of an episode, its stages (checked every step, latched once reached),
+its success condition and its named failures."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import mujoco
+import numpy as np
+
+from sim import robot as R
+from sim import skills as S
+from sim.scene import Scene
+
+TASKS = ("navigate", "pick", "place", "open", "close", "rearrange_easy", "rearrange_hard")
+FAILURES = ("timeout", "dropped", "collision", "unstable_sim", "wrong_object")
+MAX_STEPS = {"navigate": 250, "pick": 120, "place": 120, "open": 150, "close": 150,
+             "rearrange_easy": 600, "rearrange_hard": 1200}
+# Carry pose: arm tucked in, gripper down, high enough to clear every surface.
+CARRY_QPOS = np.array([1.22, 0.0, 0.0, 0.0, np.pi / 2])
+
+
+def check_task(task: str) -> str:
+    if task not in TASKS:
+        raise ValueError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
+    return task
+
+
+@dataclasses.dataclass
+class StepReport:
+    stages: dict[str, bool]
+    success: bool
+    failure: str  # "" while the episode is fine
+    held: list[str]
+
+
+class RearrangeTask:
+    """Stages and predicates of one episode of `task` on `scene`."""
+
+    def __init__(self, scene: Scene):
+        self.scene = scene
+        self.spec = scene.task
+        self.name = check_task(self.spec.task)
+        t = self.spec
+        if self.name == "navigate":
+            self.stage_names = ("arrived",)
+        elif self.name in ("pick", "place"):
+            self.stage_names = ("picked",) if self.name == "pick" else ("placed",)
+        elif self.name in ("open", "close"):
+            self.stage_names = ("opened",) if self.name == "open" else ("closed",)
+        elif self.name == "rearrange_easy":
+            self.stage_names = ("picked", "placed")
+        else:
+            self.stage_names = ("source_opened",) + (("goal_opened",) if t.goal_closed else ()) \
+                + ("picked", "placed") + (("goal_closed",) if t.goal_closed else ())
+        self.max_steps = MAX_STEPS[self.name]
+        self.latched = {s: False for s in self.stage_names}
+        self.rest_z = 0.0
+        self.was_held = False
+
+    # ------------------------------------------------------------ start state
+    def initialize(self, world) -> None:
+        """Puts the world in the task's start state (after World.reset_state)."""
+        t = self.spec
+        sc = self.scene
+        if self.name in ("pick", "open", "close"):
+            r = sc.receptacle(t.source)
+            obj = sc.object(t.target)
+            world.set_base_pose(*r.work_pose(obj.local[1]))
+            if self.name == "close":
+                world.set_articulation(t.source, r.kind.travel)
+        elif self.name == "place":
+            g = sc.receptacle(t.goal)
+            world.set_base_pose(*g.work_pose(t.goal_local[1]))
+            self._put_in_gripper(world, t.target)
+        mujoco.mj_forward(world.model, world.data)
+        self.rest_z = float(world.object_pos(t.target)[2])
+        self.latched = {s: False for s in self.stage_names}
+        self.was_held = self.name == "place"
+
+    def _put_in_gripper(self, world, name: str) -> None:
+        world.set_arm(CARRY_QPOS, R.FINGER_RANGE[1])
+        mujoco.mj_forward(world.model, world.data)
+        p = world.grasp_pos()
+        yaw = world.base_pose()[2] + np.pi / 2  # the fingers close along the robot's y axis
+        world.set_object_pose(name, p, yaw)
+        world.finger_target = 0.0
+        world.apply_targets()
+        mujoco.mj_forward(world.model, world.data)
+
+    # ------------------------------------------------------------ per step
+    def nav_pose(self):
+        t = self.spec
+        target = t.nav_target or t.source
+        r = self.scene.receptacle(target)
+        ly = self.scene.object(t.target).local[1] if r.name == t.source else t.goal_local[1]
+        return r.work_pose(ly)
+
+    def evaluate(self, world, step: int) -> StepReport:
+        t = self.spec
+        pairs = world.contact_pairs()
+        held = world.held_objects(pairs)
+        now: dict[str, bool] = {}
+        if self.name == "navigate":
+            now["arrived"] = S.arrived(world, self.nav_pose())
+            success = now["arrived"]
+        elif self.name == "pick":
+            now["picked"] = S.picked(world, t.target, self.rest_z, held)
+            success = now["picked"]
+        elif self.name == "place":
+            now["placed"] = S.placed(world, t.target, t.goal, held)
+            success = now["placed"]
+        elif self.name == "open":
+            now["opened"] = S.is_open(world, t.source)
+            success = now["opened"]
+        elif self.name == "close":
+            now["closed"] = S.is_closed(world, t.source)
+            success = now["closed"]
+        else:
+            placed = S.placed(world, t.target, t.goal, held)
+            now["picked"] = S.picked(world, t.target, self.rest_z, held)
+            now["placed"] = placed
+            success = placed
+            if self.name == "rearrange_hard":
+                now["source_opened"] = S.is_open(world, t.source)
+                if t.goal_closed:
+                    now["goal_opened"] = S.is_open(world, t.goal)
+                    closed = S.is_closed(world, t.goal)
+                    now["goal_closed"] = placed and closed
+                    success = placed and closed
+        for k, v in now.items():
+            self.latched[k] = self.latched[k] or v
+        failure = self._failure(world, pairs, held, step, success)
+        self.was_held = self.was_held or t.target in held
+        return StepReport(stages=dict(self.latched), success=success, failure=failure, held=held)
+
+    def _failure(self, world, pairs, held, step, success) -> str:
+        if world.unstable():
+            return "unstable_sim"
+        if success:
+            return ""
+        if world.base_collision(pairs):
+            return "collision"
+        if any(h != self.spec.target for h in held):
+            return "wrong_object"
+        if self.name not in ("navigate", "open", "close") and world.object_pos(self.spec.target)[2] < 0.15:
+            return "dropped"
+        if step >= self.max_steps:
+            return "timeout"
+        return ""
