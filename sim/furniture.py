@@ -47,7 +47,7 @@ RECEPTACLES: dict[str, ReceptacleKind] = {
     # that they are exposed (reachable from above) when it is open.
     "drawer": ReceptacleKind(
         name="drawer", width=0.70, depth=0.50, surface_z=0.42, container=True, standoff=0.86,
-        keepout=0.40, region_x=(0.25 - 0.17, 0.25 - 0.09), region_half_y=0.13, travel=0.30,
+        keepout=0.40, region_x=(0.25 - 0.18, 0.25 - 0.12), region_half_y=0.13, travel=0.30,
         work_y=0.0),
     # Cabinet with a door on a vertical hinge at its -y edge. The robot opens and closes it
     # standing out on the hinge side (it must face the door's outer face through the whole
@@ -102,6 +102,6 @@ COLORS: dict[str, tuple[float, float, float]] = {
 OBSTACLES = {
     # name: (geom type, size, height, rgba)
     "crate": ("box", (0.2, 0.2, 0.22), (0.55, 0.4, 0.25, 1)),
-    "plant": ("cylinder", (0.18, 0.3), (0.3, 0.55, 0.25, 1)),
+    "plant": ("cylinder", (0.18, 0.3), (0.72, 0.38, 0.22, 1)),
     "ottoman": ("cylinder", (0.24, 0.2), (0.45, 0.3, 0.5, 1)),
 }

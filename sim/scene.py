@@ -279,7 +279,10 @@ def _sample_once(seed: int, task: str, cfg: SceneConfig, rng) -> Scene:
     d = float(rng.uniform(*cfg.room_depth))
     walls, segs = _walls(family, w, d, rng)
 
-    need, choice = _required_receptacles(task, rng)
+    # The task's choices (source, goal, closed goal) come from their own stream so that
+    # resampling an infeasible layout never biases them.
+    need, choice = _required_receptacles(
+        task, np.random.default_rng(np.random.SeedSequence([seed, _task_salt(task), 1])))
     n_rec = int(rng.integers(cfg.num_receptacles[0], cfg.num_receptacles[1] + 1))
     others = [k for k in F.RECEPTACLES if k not in need]
     extra = [others[i] for i in rng.permutation(len(others))[: max(0, n_rec - len(need))]]

@@ -90,11 +90,8 @@ class RearrangeTask:
 
     # ------------------------------------------------------------ per step
     def nav_pose(self):
-        t = self.spec
-        target = t.nav_target or t.source
-        r = self.scene.receptacle(target)
-        ly = self.scene.object(t.target).local[1] if r.name == t.source else t.goal_local[1]
-        return r.work_pose(ly)
+        """Work pose the navigate task must reach (the same one the task planner targets)."""
+        return self.scene.receptacle(self.spec.nav_target).work_pose(0.0)
 
     def evaluate(self, world, step: int) -> StepReport:
         t = self.spec

@@ -84,7 +84,7 @@ class Skills:
         """Release anything but the carried object, back out of furniture, raise, retract."""
         w = self.world
         held = w.held_objects()
-        if w.finger_target < OPEN_F * 0.8 and (carrying is None or carrying not in held):
+        if w.finger_target < 0.015 and (carrying is None or carrying not in held):
             yield from self.grip(OPEN_F, 4)
             a, f = self.gripper_axes()
             yield from self.move_to(w.grasp_pos() - 0.10 * a, a, f, OPEN_F, tol=0.05, max_steps=15)
@@ -94,8 +94,8 @@ class Skills:
             local = r.to_local(p)
             k = r.kind
             front = k.depth / 2 + (w.articulation("drawer") if r.name == "drawer" else 0.0)
-            if -k.depth / 2 - 0.05 < local[0] < front + 0.05 and abs(local[1]) < k.width / 2 + 0.05 \
-                    and p[2] < 0.95:
+            if r.name == "cabinet" and -k.depth / 2 - 0.05 < local[0] < front + 0.05 \
+                    and abs(local[1]) < k.width / 2 + 0.05 and p[2] < F.CABINET_HEIGHT:
                 out = r.to_world((front + 0.15, local[1]))
                 a, f = self.gripper_axes()
                 target = np.array([out[0], out[1], p[2] + 0.02])
@@ -170,15 +170,20 @@ class Skills:
         else:
             fyaw = math.atan2(p[1] - w.base_pose()[1], p[0] - w.base_pose()[0]) + math.pi / 2
         a, f = top_down(fyaw)
+        # Open just wide enough: less to bump into beside the object.
+        half_across = kind.half_size[1] if kind.geom == "box" else kind.half_size[0]
+        if kind.shape == "cube":
+            half_across = kind.half_size[0] * 1.45  # the diagonal, if the yaw estimate is off
+        open_f = min(R.FINGER_RANGE[1], half_across + 0.022)
         z_hover = self._hover_z(r, z_grasp, 0.18)
         local_y = r.to_local(p)[1]
         if r.name == "cabinet":
-            yield from self.move_to(self._entry(r, local_y, z_hover), a, f, OPEN_F, tol=0.03)
-        yield from self.move_to(np.array([p[0], p[1], z_hover]), a, f, OPEN_F, tol=0.02)
+            yield from self.move_to(self._entry(r, local_y, z_hover), a, f, open_f, tol=0.03)
+        yield from self.move_to(np.array([p[0], p[1], z_hover]), a, f, open_f, tol=0.02)
         p = w.object_pos(obj)
-        yield from self.move_to(np.array([p[0], p[1], z_grasp]), a, f, OPEN_F, tol=0.01, max_steps=30)
+        yield from self.move_to(np.array([p[0], p[1], z_grasp]), a, f, open_f, tol=0.01, max_steps=30)
         yield from self.grip(CLOSED_F, 6)
-        lift_z = z_grasp + (0.08 if r.name == "cabinet" else 0.15)
+        lift_z = z_grasp + {"cabinet": 0.08, "drawer": 0.24}.get(r.name, 0.15)
         yield from self.move_to(np.array([p[0], p[1], lift_z]), a, f, CLOSED_F, tol=0.03, max_steps=30)
         for _ in range(3):
             yield self.hold(CLOSED_F)

@@ -43,7 +43,7 @@ class Expert:
         plan = env.plan
         call, sk = plan.call, self._skills
         t = env.scene.task
-        carrying = t.target if t.target in env.world.held_objects() else None
+        carrying = t.target if env.planner.carrying(env.world, env.world.held_objects()) else None
         if call.skill == Skill.NAVIGATE:
             return sk.navigate(plan.pose, carrying)
         if call.skill == Skill.PICK:

@@ -8,6 +8,8 @@ from __future__ import annotations
 import dataclasses
 import math
 
+import numpy as np
+
 from sim import skills as S
 from sim.skills import Skill, SkillCall
 
@@ -31,9 +33,36 @@ class TaskPlanner:
     def __init__(self, scene):
         self.scene = scene
         self._at: tuple | None = None
+        self._last: SkillCall | None = None
 
     def reset(self) -> None:
         self._at = None
+        self._last = None
+
+    def _is_open(self, world, name: str) -> bool:
+        # Hysteresis: once opening, keep at it until nearly fully open.
+        if self._last is not None and self._last.skill == Skill.OPEN and self._last.target == name:
+            return world.open_fraction(name) >= 0.92
+        return S.is_open(world, name)
+
+    def _is_closed(self, world, name: str) -> bool:
+        if self._last is not None and self._last.skill == Skill.CLOSE and self._last.target == name:
+            return world.open_fraction(name) <= 0.02
+        return S.is_closed(world, name)
+
+    def carrying(self, world, held) -> bool:
+        """The target is in the closed gripper (touched by both pads, or between the fingers
+        close to the grasp site: pad contacts flicker on curved objects) and lifted off every
+        surface."""
+        target = self.scene.task.target
+        return (target in held or self.gripping(world)) and not any(
+            S.inside(world, target, r.name) for r in self.scene.receptacles)
+
+    def gripping(self, world) -> bool:
+        """The gripper is commanded closed with the target between the fingers."""
+        target = self.scene.task.target
+        near = np.linalg.norm(world.object_pos(target) - world.grasp_pos()) < 0.06
+        return bool(near and world.finger_target < 0.01)
 
     def location(self, world, obj: str) -> str:
         for r in self.scene.receptacles:
@@ -44,7 +73,7 @@ class TaskPlanner:
     def _goal(self, world, held) -> tuple[SkillCall, tuple | None]:
         sc, t = self.scene, self.scene.task
         target = t.target
-        holding = target in held
+        holding = self.carrying(world, held)
         if t.task == "navigate":
             r = sc.receptacle(t.nav_target)
             pose = r.work_pose(0.0)
@@ -52,7 +81,7 @@ class TaskPlanner:
         if t.task in ("open", "close"):
             skill = Skill.OPEN if t.task == "open" else Skill.CLOSE
             return SkillCall(skill, t.source), sc.receptacle(t.source).work_pose(0.0, handle=True)
-        placed_now = not holding and S.inside(world, target, t.goal)
+        placed_now = not self.gripping(world) and S.inside(world, target, t.goal)
         if t.task == "pick":
             loc = sc.receptacle(t.source)
             return SkillCall(Skill.PICK, target), loc.work_pose(loc.to_local(world.object_pos(target))[1])
@@ -61,20 +90,21 @@ class TaskPlanner:
         if t.task == "place":
             return SkillCall(Skill.PLACE, target, t.goal), place_pose
         if placed_now:
-            if t.goal_closed and not S.is_closed(world, t.goal):
+            if t.goal_closed and not self._is_closed(world, t.goal):
                 return SkillCall(Skill.CLOSE, t.goal), goal_r.work_pose(0.0, handle=True)
             return SkillCall(Skill.STOP), None
         if holding:
             return SkillCall(Skill.PLACE, target, t.goal), place_pose
-        if t.goal_closed and not S.is_open(world, t.goal):
+        if t.goal_closed and not self._is_open(world, t.goal):
             return SkillCall(Skill.OPEN, t.goal), goal_r.work_pose(0.0, handle=True)
         loc = sc.receptacle(self.location(world, target))
-        if loc.kind.container and not S.is_open(world, loc.name):
+        if loc.kind.container and not self._is_open(world, loc.name):
             return SkillCall(Skill.OPEN, loc.name), loc.work_pose(0.0, handle=True)
         return SkillCall(Skill.PICK, target), loc.work_pose(loc.to_local(world.object_pos(target))[1])
 
     def step(self, world, held: list[str]) -> PlanStep:
         goal, pose = self._goal(world, held)
+        self._last = goal
         if pose is None:
             return PlanStep(goal, goal, None)
         base = world.base_pose()

@@ -1,0 +1,43 @@
+"""Success-rate statistics shared by the expert report and policy evaluation."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+
+
+def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """95% Wilson score interval of a binomial proportion (well behaved at 0 and 1)."""
+    if n == 0:
+        return (0.0, 1.0)
+    p = successes / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def summarise_episodes(rows: list[dict]) -> dict:
+    """Aggregate per-episode rows ({success, length, failure, stages: {name: bool}})."""
+    n = len(rows)
+    k = sum(bool(r["success"]) for r in rows)
+    stage_names: list[str] = []
+    for r in rows:
+        for s in r.get("stages", {}):
+            if s not in stage_names:
+                stage_names.append(s)
+    stages = {}
+    for s in stage_names:
+        have = [r["stages"][s] for r in rows if s in r.get("stages", {})]
+        stages[s] = {"rate": sum(have) / len(have), "ci95": wilson_interval(sum(have), len(have)),
+                     "n": len(have)}
+    failures = Counter(r["failure"] for r in rows if r["failure"])
+    return {
+        "episodes": n,
+        "success_rate": k / n if n else 0.0,
+        "successes": k,
+        "ci95": wilson_interval(k, n),
+        "stages": stages,
+        "failures": dict(sorted(failures.items())),
+        "mean_length": sum(r["length"] for r in rows) / n if n else 0.0,
+    }

@@ -1,0 +1,102 @@
+"""The `robot-skills` command line: expert, bench, demo."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+
+def _cmd_expert(args) -> int:
+    from train.expert_job import format_report, run_expert_report, write_json
+    s = run_expert_report(args.task, args.episodes, args.split, workers=args.workers,
+                          noise_std=args.noise, start=args.start)
+    print(format_report(s))
+    if args.json:
+        write_json(args.json, s)
+        print(f"  json           {args.json}")
+    if args.video:
+        path = record_expert_video(args.task, args.split, args.video, episodes=args.video_episodes,
+                                   start=args.start)
+        print(f"  video          {path}")
+    return 0
+
+
+def record_expert_video(task, split, path, episodes=2, start=0):
+    from sim.env import RearrangeEnv
+    from sim.rollout import default_expert, run_expert_episode
+    from sim.scene import split_seed
+    from train.video import caption, write_video
+    env = RearrangeEnv(task=task, split=split)
+    expert = default_expert()
+    frames = []
+    for i in range(episodes):
+        ep = run_expert_episode(env, expert, split_seed(split, start + i), render=True)
+        for f, call in zip(ep.frames, ep.calls):
+            frames.append(caption(f, f"seed {ep.seed}  expert: {call}"))
+        verdict = "success" if ep.success else f"failed: {ep.failure}"
+        frames.extend([caption(ep.frames[-1], f"seed {ep.seed}  {verdict}")] * 10)
+    env.close()
+    return write_video(path, frames, fps=env.metadata["render_fps"])
+
+
+def _cmd_bench(args) -> int:
+    if args.what != "sim":
+        print(f"unknown benchmark {args.what!r}; available: sim", file=sys.stderr)
+        return 2
+    from train.bench import bench_sim
+    r = bench_sim(task=args.task, seconds=args.seconds, expert_episodes=args.expert_episodes)
+    text = json.dumps(r, indent=2)
+    print(text)
+    if args.json:
+        os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
+        with open(args.json, "w") as f:
+            f.write(text)
+    return 0
+
+
+def _cmd_demo(args) -> int:
+    from train.demo import run_demo
+    return run_demo(args.out, episodes=args.episodes)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="robot-skills", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    e = sub.add_parser("expert", help="run the scripted expert and report success")
+    e.add_argument("--task", default="rearrange_hard")
+    e.add_argument("--episodes", type=int, default=20)
+    e.add_argument("--split", default="eval", choices=["train", "eval", "unseen"])
+    e.add_argument("--start", type=int, default=0, help="first episode index in the split")
+    e.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    e.add_argument("--noise", type=float, default=0.0, help="DART action noise std")
+    e.add_argument("--json", default=None, help="write the report with per-episode rows")
+    e.add_argument("--video", default=None, help="write an mp4 of the first episodes")
+    e.add_argument("--video-episodes", type=int, default=2)
+    e.set_defaults(fn=_cmd_expert)
+
+    b = sub.add_parser("bench", help="benchmarks (JSON output)")
+    b.add_argument("what", choices=["sim"])
+    b.add_argument("--task", default="rearrange_hard")
+    b.add_argument("--seconds", type=float, default=5.0)
+    b.add_argument("--expert-episodes", type=int, default=4)
+    b.add_argument("--json", default=None)
+    b.set_defaults(fn=_cmd_bench)
+
+    d = sub.add_parser("demo", help="the main job on the small default")
+    d.add_argument("--out", default="runs/demo")
+    d.add_argument("--episodes", type=int, default=4)
+    d.set_defaults(fn=_cmd_demo)
+    return p
+
+
+def main(argv=None) -> int:
+    os.environ.setdefault("MUJOCO_GL", "egl")
+    args = build_parser().parse_args(argv)
+    return args.fn(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
