@@ -55,6 +55,9 @@ class RearrangeEnv(gym.Env):
                                   camera_size=camera_size)
         check_task(cfg.task)
         split_seed(cfg.split, 0)  # validates the split name
+        for c in cfg.cameras:
+            if c not in ("depth", "rgb"):
+                raise ValueError(f"unknown camera stream {c!r}; use 'depth' and/or 'rgb'")
         if render_mode not in (None, "rgb_array"):
             raise ValueError(f"render_mode {render_mode!r} is not supported; use 'rgb_array'")
         self.config = cfg
@@ -146,8 +149,8 @@ class RearrangeEnv(gym.Env):
         prev = sum(self._latched.values())
         reward = float(sum(report.stages.values()) - prev) + float(report.success)
         self._latched = dict(report.stages)
-        terminated = report.success or report.failure not in ("", "timeout")
-        truncated = report.failure == "timeout"
+        terminated = bool(report.success or report.failure not in ("", "timeout"))
+        truncated = bool(report.failure == "timeout")
         self._done = terminated or truncated
         if report.failure != "unstable_sim":
             self.plan = self.planner.step(w, report.held)

@@ -22,6 +22,7 @@ SPLIT_SIZE = 1_000_000
 SEEN_FAMILIES = ("perimeter", "galley", "corner")
 UNSEEN_FAMILY = "divided"
 NAV_INFLATION = BASE_RADIUS + 0.09
+KNOWN_TASKS = ("navigate", "pick", "place", "open", "close", "rearrange_easy", "rearrange_hard")
 WALL_T = 0.10
 WALL_H = 0.80
 
@@ -338,6 +339,8 @@ def _sample_once(seed: int, task: str, cfg: SceneConfig, rng) -> Scene:
             continue
         obstacles.append(Obstacle(kind, ox, oy, float(rng.uniform(-math.pi, math.pi))))
 
+    if len(obstacles) < cfg.num_obstacles[0]:
+        raise InfeasibleScene("no floor space for the obstacles")
     grid = build_grid(w, d, walls, receptacles, obstacles)
     free_cells = np.argwhere(~grid.blocked)
     if len(free_cells) == 0:
@@ -375,6 +378,8 @@ def sample_scene(seed: int, task: str, cfg: SceneConfig | None = None, validate=
     sampler move on to the next attempt."""
     cfg = cfg or SceneConfig()
     split_of(seed)  # validates the range
+    if task not in KNOWN_TASKS:
+        raise ValueError(f"unknown task {task!r}; choose one of {', '.join(KNOWN_TASKS)}")
     last = None
     for attempt in range(cfg.max_attempts):
         rng = np.random.default_rng(np.random.SeedSequence([seed, attempt, _task_salt(task)]))

@@ -23,6 +23,8 @@ class World:
         self.scene = scene
         self.physics = physics
         self.model = build_model(scene, physics)
+        # A diverging simulation must stay diverged so that it is reported, not silently reset.
+        self.model.opt.disableflags |= mujoco.mjtDisableBit.mjDSBL_AUTORESET
         self.data = mujoco.MjData(self.model)
         m = self.model
         self.substeps = physics.substeps
@@ -200,8 +202,10 @@ class World:
         d = self.data
         if not (np.all(np.isfinite(d.qpos)) and np.all(np.isfinite(d.qvel))):
             return True
-        if d.warning[mujoco.mjtWarning.mjWARN_BADQACC].number > 0:
-            return True
+        for warn in (mujoco.mjtWarning.mjWARN_BADQACC, mujoco.mjtWarning.mjWARN_BADQPOS,
+                     mujoco.mjtWarning.mjWARN_BADQVEL):
+            if d.warning[warn].number > 0:
+                return True
         return bool(np.max(np.abs(d.qvel)) > 200.0)
 
 

@@ -10,9 +10,8 @@ import numpy as np
 
 from sim import robot as R
 from sim import skills as S
+from sim.scene import KNOWN_TASKS as TASKS
 from sim.scene import Scene
-
-TASKS = ("navigate", "pick", "place", "open", "close", "rearrange_easy", "rearrange_hard")
 FAILURES = ("timeout", "dropped", "collision", "unstable_sim", "wrong_object")
 MAX_STEPS = {"navigate": 250, "pick": 120, "place": 120, "open": 150, "close": 150,
              "rearrange_easy": 600, "rearrange_hard": 1200}

@@ -88,3 +88,12 @@ def expert_rollout():
     """`run_expert(env, seed, max_steps=None, expert_config=None) -> Rollout` (a fixture so that
     test modules need not import conftest)."""
     return run_expert
+
+
+@pytest.fixture
+def mujoco_log_in_tmp(tmp_path, monkeypatch):
+    """MuJoCo appends its warnings (e.g. "Nan, Inf or huge value in QACC") to MUJOCO_LOG.TXT in
+    the working directory; tests that blow up the physics on purpose run in a temp dir so the
+    repository stays clean."""
+    monkeypatch.chdir(tmp_path)
+    return tmp_path

@@ -172,7 +172,7 @@ def test_state_reflects_the_hard_task_start(make_env):
     assert np.linalg.norm(s[SL["source_handle"]]) > 0
 
 
-def test_base_velocity_follows_the_forward_command(make_env):
+def test_base_velocity_follows_the_turn_command(make_env):
     env = make_env(task="navigate")
     env.reset(seed=0)
     for _ in range(3):
@@ -191,7 +191,9 @@ def test_reset_with_the_same_seed_is_bit_identical(make_env, task):
     # Disturb the env (other episode, some steps) before resetting with the same seed again.
     env.reset(seed=8)
     for _ in range(5):
-        env.step(np.ones(8, dtype=np.float32))
+        *_, terminated, truncated, _ = env.step(np.ones(8, dtype=np.float32))
+        if terminated or truncated:
+            break
     obs2, info2 = env.reset(seed=7)
     assert np.array_equal(obs1["state"], obs2["state"])
     assert env.scene == scene1
@@ -327,6 +329,7 @@ def test_episode_truncates_at_the_step_limit_and_then_refuses_to_step(make_env):
     env.step(a)
 
 
+@pytest.mark.usefixtures("mujoco_log_in_tmp")
 def test_terminated_episode_refuses_to_step(make_env):
     env = make_env(task="rearrange_hard")
     env.reset(seed=0)

@@ -6,11 +6,21 @@ import numpy as np
 import pytest
 
 from sim.env import RearrangeEnv
+from sim.scene import sample_scene, split_seed
 from sim.skills import NAV_POS_TOL, NAV_YAW_TOL, SKILL_NAMES, Skill
 from sim.tasks import MAX_STEPS
 
-EPISODES = [("rearrange_easy", 0), ("rearrange_easy", 1),
-            ("rearrange_hard", 0), ("rearrange_hard", 6)]
+
+def _first_goal_closed_seed() -> int:
+    """First eval episode whose goal is a container that must be closed again (the longest
+    skill chain). Found by sampling, so it follows changes of the scene sampler."""
+    return next(i for i in range(100)
+                if sample_scene(split_seed("eval", i), "rearrange_hard").task.goal_closed)
+
+
+GOAL_CLOSED_SEED = _first_goal_closed_seed()
+HARD_SEEDS = sorted({0, 6, GOAL_CLOSED_SEED})
+EPISODES = [("rearrange_easy", 0), ("rearrange_easy", 1)] + [("rearrange_hard", s) for s in HARD_SEEDS]
 VALID_SKILLS = {int(s) for s in Skill}
 
 
@@ -61,11 +71,14 @@ def test_expert_labels_are_valid(episodes, task, seed):
     assert r.labels.dtype == np.float32 and r.labels.shape == (r.steps, 8)
     assert np.isfinite(r.labels).all() and np.abs(r.labels).max() <= 1.0
     assert np.isfinite(r.states).all()
-    # Only the final (success) step may ask to stop; before that the expert is working.
-    assert all(info["expert_skill"] != Skill.STOP for info in r.infos[:-1])
+    # `stop` only comes at the end (waiting for the scene to settle): once stop, always stop.
+    stops = [info["expert_skill"] == Skill.STOP for info in r.infos]
+    if any(stops):
+        assert all(stops[stops.index(True):])
+        assert stops.index(True) > 0.8 * len(stops)
 
 
-@pytest.mark.parametrize("seed", [0, 6])
+@pytest.mark.parametrize("seed", HARD_SEEDS)
 def test_hard_episode_skill_sequence(episodes, seed):
     r, _, spec = episodes("rearrange_hard", seed)
     skills = [c.split()[0] for c in r.calls]
@@ -80,24 +93,39 @@ def test_hard_episode_skill_sequence(episodes, seed):
     assert f"place {spec.target} {spec.goal}" in r.calls
     if spec.goal_closed:
         assert f"open {spec.goal}" in r.calls and f"close {spec.goal}" in r.calls
-        assert skills.index("close") > i_place
+        assert r.calls.index(f"open {spec.goal}") < i_place < skills.index("close")
+        assert skills[-1] in ("close", "stop")
     else:
         assert "close" not in skills
-    assert skills[-1] == "stop"
+        assert skills[-1] == "stop"
+
+
+def test_no_pick_label_after_a_successful_place(episodes):
+    """In these clean episodes the object is placed once: from the first `place` call on, the
+    expert's label may only be place, navigate (to close the goal), close or stop. A `pick`
+    there is a mislabelled frame in the training data."""
+    bad = {}
+    for task, seed in EPISODES:
+        r, _, spec = episodes(task, seed)
+        calls = [info["expert_call"] for info in r.infos]
+        first = calls.index(f"place {spec.target} {spec.goal}")
+        after = [(i, c) for i, c in enumerate(calls[first:], start=first)
+                 if c.split()[0] not in ("place", "navigate", "close", "stop")]
+        if after:
+            bad[task, seed] = after
+    assert not bad, f"unexpected labels after placing, (step, call) per episode: {bad}"
 
 
 def test_fixed_hard_episodes_cover_both_goal_kinds(episodes):
-    """Seeds 0 and 6 were chosen so that one ends on an open surface and one in a container
-    that must be closed again."""
     assert not episodes("rearrange_hard", 0)[2].goal_closed
-    assert episodes("rearrange_hard", 6)[2].goal_closed
+    assert episodes("rearrange_hard", GOAL_CLOSED_SEED)[2].goal_closed
 
 
 @pytest.mark.parametrize("task, seed", [("rearrange_easy", 0)])
 def test_easy_episode_skill_sequence(episodes, task, seed):
     r, _, spec = episodes(task, seed)
-    assert [c.split()[0] for c in r.calls] == ["navigate", "pick", "navigate", "place", "stop"]
-    assert r.calls[1] == f"pick {spec.target}" and r.calls[3] == f"place {spec.target} {spec.goal}"
+    assert r.calls == [f"navigate {spec.source}", f"pick {spec.target}", f"navigate {spec.goal}",
+                       f"place {spec.target} {spec.goal}", "stop"]
 
 
 @pytest.mark.parametrize("seed", range(8))

@@ -6,7 +6,7 @@ import time
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
@@ -55,7 +55,8 @@ def check_step(env, obs, reward, terminated, truncated, info):
     assert np.isfinite(s).all(), f"non-finite observation at step {info['step']}: {s}"
     assert env.observation_space.contains(obs)
     assert np.isfinite(reward)
-    assert isinstance(terminated, bool) and isinstance(truncated, bool)
+    # gymnasium's contract (and its env checker) accepts Python or NumPy booleans.
+    assert isinstance(terminated, (bool, np.bool_)) and isinstance(truncated, (bool, np.bool_))
     assert not (terminated and truncated)
     assert info["failure"] in FAILURES + ("",)
     if truncated:
@@ -65,11 +66,15 @@ def check_step(env, obs, reward, terminated, truncated, info):
     assert info["expert_skill"] in {int(s) for s in Skill}
 
 
+@pytest.mark.usefixtures("mujoco_log_in_tmp")
 def test_random_and_extreme_actions_never_break_the_env():
     envs = {task: RearrangeEnv(task=task) for task in TASKS}
     stats = {"steps": 0, "episodes": 0, "failures": {}}
 
+    # Derandomized (pinned examples) and without shrinking: one example is 240 physics steps,
+    # so shrinking a failure would take minutes; the failing example is printed as generated.
     @settings(max_examples=MAX_EXAMPLES, deadline=None, derandomize=True, database=None,
+              phases=(Phase.explicit, Phase.generate),
               suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
     @given(task=st.sampled_from(TASKS), seed=st.integers(0, 30), mode=st.sampled_from(MODES),
            rng_seed=st.integers(0, 2**32 - 1),
@@ -153,9 +158,11 @@ def corrupt_qvel_inf(world):
 @pytest.mark.parametrize("corrupt", [corrupt_all_qvel_1e9, corrupt_object_speed,
                                      corrupt_object_qpos_nan, corrupt_qvel_inf],
                          ids=lambda f: f.__name__.removeprefix("corrupt_"))
-@pytest.mark.parametrize("task", ["rearrange_hard", "pick"])
-def test_diverging_simulation_ends_the_episode_as_unstable(task, corrupt):
-    env = RearrangeEnv(task=task)
+@pytest.mark.usefixtures("mujoco_log_in_tmp")
+def test_diverging_simulation_ends_the_episode_as_unstable(corrupt):
+    """NaN/inf state (MuJoCo's BADQPOS/BADQVEL, which make it reset mjData by itself) and huge
+    velocities (BADQACC, or the 200 m/s cap) must all end the episode as unstable_sim."""
+    env = RearrangeEnv(task="rearrange_hard")
     try:
         obs0, _ = env.reset(seed=3)
         corrupt(env.unwrapped.world)

@@ -19,6 +19,7 @@ from sim.navigation import astar
 
 OPEN_F = R.FINGER_RANGE[1]
 CLOSED_F = 0.0
+PALM_CLEARANCE = 0.03  # grasp site to the top of the object, so the palm never lands on it
 CARRY = np.array([1.22, 0.0, 0.0, 0.0, math.pi / 2])
 
 
@@ -67,9 +68,17 @@ class Skills:
         return False
 
     def move_to(self, pos, approach, fingers, finger, tol=0.012, max_steps=60):
-        q, err = self.solve(pos, approach, fingers)
-        ok = yield from self.move_joints(q, finger, tol=0.01, max_steps=max_steps)
-        return ok and np.linalg.norm(self.world.grasp_pos() - pos) < tol + err
+        """Closed-loop Cartesian move: re-solves IK every step (so base drift and noise are
+        corrected) until the grasp site is within `tol` of `pos` and the arm has settled."""
+        w = self.world
+        pos = np.asarray(pos, float)
+        for _ in range(max_steps):
+            q, err = self.solve(pos, approach, fingers)
+            near = np.linalg.norm(w.grasp_pos() - pos) < tol + err
+            if near and np.max(np.abs(w.arm_qpos() - q)) < 0.02:
+                return True
+            yield Command(q, finger)
+        return False
 
     def grip(self, finger, steps):
         for _ in range(steps):
@@ -158,7 +167,8 @@ class Skills:
         kind = self.scene.object(obj).kind
         p = w.object_pos(obj)
         hz = kind.half_size[2]
-        z_grasp = p[2] - hz + min(max(hz, 0.025), 0.045)
+        # Pads low enough to hold, palm (PALM_CLEARANCE above the grasp site) above the top.
+        z_grasp = p[2] + max(-hz + 0.024, hz - PALM_CLEARANCE)
         base_yaw = w.base_pose()[2]
         if kind.geom == "box":
             oyaw = w.object_yaw(obj)

@@ -93,7 +93,7 @@ class TaskPlanner:
             if t.goal_closed and not self._is_closed(world, t.goal):
                 return SkillCall(Skill.CLOSE, t.goal), goal_r.work_pose(0.0, handle=True)
             return SkillCall(Skill.STOP), None
-        if holding:
+        if holding or (self.gripping(world) and S.inside(world, target, t.goal)):
             return SkillCall(Skill.PLACE, target, t.goal), place_pose
         if t.goal_closed and not self._is_open(world, t.goal):
             return SkillCall(Skill.OPEN, t.goal), goal_r.work_pose(0.0, handle=True)
