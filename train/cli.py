@@ -1,4 +1,4 @@
-"""The `robot-skills` command line: expert, bench, demo."""
+"""The `robot-skills` command line: expert, generate, bench, demo."""
 
 from __future__ import annotations
 
@@ -41,7 +41,38 @@ def record_expert_video(task, split, path, episodes=2, start=0):
     return write_video(path, frames, fps=env.metadata["render_fps"])
 
 
+def _cmd_generate(args) -> int:
+    from train.config import ConfigError, load_config
+    from train.expert_job import write_json
+    from train.generate_job import format_summary, generate_dataset
+    try:
+        config = load_config(args.config, args.overrides)
+        s = generate_dataset(config, out=args.out, episodes=args.episodes, workers=args.workers,
+                             keep_failed=True if args.keep_failed else None,
+                             overwrite=args.overwrite)
+    except (ConfigError, FileExistsError) as e:
+        print(f"robot-skills generate: {e}", file=sys.stderr)
+        return 2
+    print(format_summary(s))
+    if args.json:
+        write_json(args.json, s)
+    return 0
+
+
+def _cmd_bench_data(args) -> int:
+    from train.bench_data import bench_data
+    from train.expert_job import write_json
+    r = bench_data(args.config, args.overrides, gen_episodes=args.expert_episodes,
+                   batches=args.batches)
+    print(json.dumps(r, indent=2))
+    if args.json:
+        write_json(args.json, r)
+    return 0
+
+
 def _cmd_bench(args) -> int:
+    if args.what == "data":
+        return _cmd_bench_data(args)
     if args.what != "sim":
         print(f"unknown benchmark {args.what!r}; available: sim", file=sys.stderr)
         return 2
@@ -78,12 +109,27 @@ def build_parser() -> argparse.ArgumentParser:
     e.set_defaults(fn=_cmd_expert)
 
     b = sub.add_parser("bench", help="benchmarks (JSON output)")
-    b.add_argument("what", choices=["sim"])
+    b.add_argument("what", choices=["sim", "data"])
     b.add_argument("--task", default="rearrange_hard")
     b.add_argument("--seconds", type=float, default=5.0)
     b.add_argument("--expert-episodes", type=int, default=4)
     b.add_argument("--json", default=None)
+    b.add_argument("--config", default="configs/rearrange_hard.py", help="bench data: config")
+    b.add_argument("--batches", type=int, default=200, help="bench data: loader batches timed")
+    b.add_argument("overrides", nargs="*", help="bench data: config overrides KEY=VALUE")
     b.set_defaults(fn=_cmd_bench)
+
+    g = sub.add_parser("generate", help="run the expert and write an RLDS dataset")
+    g.add_argument("--config", default="configs/rearrange_hard.py",
+                   help="config file, optionally with a variant: configs/rearrange_hard.py:small")
+    g.add_argument("--episodes", type=int, default=None, help="episodes written (data.episodes)")
+    g.add_argument("--out", default=None, help="dataset directory (default: data.dir)")
+    g.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    g.add_argument("--keep-failed", action="store_true", help="keep failed expert episodes")
+    g.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    g.add_argument("--json", default=None, help="write the summary with per-episode rows")
+    g.add_argument("overrides", nargs="*", help="config overrides KEY=VALUE, e.g. data.noise_std=0")
+    g.set_defaults(fn=_cmd_generate)
 
     d = sub.add_parser("demo", help="the main job on the small default")
     d.add_argument("--out", default="runs/demo")

@@ -1,0 +1,154 @@
+"""Training batches from a dataset directory: windows (B, T, ...) with masks, normalised, with
+the ground-truth skill per step.
+
+`loader.batch(step)` is a pure function of (seed, split, step), so a resumed run sees exactly the
+batches it would have seen; `loader.iterate(start_step)` yields batch(start_step),
+batch(start_step + 1), ... built ahead by background threads. Host memory holds the episode
+index (two ints per episode), a byte-bounded LRU cache of decoded episodes and the prefetched
+batches: it does not grow with the dataset.
+
+Batch layout (B = batch_size, T = window):
+  observation/state  (B, T, D) float32, normalised    observation/depth (B, T, H, W, 1) metres
+  action             (B, T, A) float32, normalised    observation/rgb   (B, T, H, W, 3) uint8
+  skill              (B, T) int32                     mask              (B, T) bool (False: padding)
+  is_first           (B, T) bool                      language_instruction (B,) str
+  episode, t         (B,) record index and last step of each window
+Padding steps are zeros (skill 0) with mask False.
+"""
+
+from __future__ import annotations
+
+import collections
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from robot_skills.data.dataset import EpisodeDataset
+from robot_skills.data.errors import DatasetError
+from robot_skills.data.features import DataSpec
+from robot_skills.data.normalization import FIELDS, MODES, normalize
+from robot_skills.data.sampling import SPLITS, sample_positions, split_episodes, window_indices
+
+_STEP_FIELDS = ("state", "depth", "rgb", "action", "skill", "is_first")
+
+
+class EpisodeCache:
+    """LRU cache of decoded episodes, bounded by their total bytes; shared by threads. It pays
+    off when the dataset (nearly) fits; for large datasets it is a small constant."""
+
+    def __init__(self, max_bytes: int):
+        self.max_bytes = max_bytes
+        self.bytes = 0
+        self._items: collections.OrderedDict[int, dict] = collections.OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: int, load) -> dict:
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+        ep = load(key)
+        size = _nbytes(ep)
+        with self._lock:
+            if key not in self._items and size <= self.max_bytes:
+                self._items[key] = ep
+                self.bytes += size
+                while self.bytes > self.max_bytes:
+                    self.bytes -= _nbytes(self._items.popitem(last=False)[1])
+        return ep
+
+
+def _nbytes(ep: dict) -> int:
+    return sum(v.nbytes for v in ep.values() if isinstance(v, np.ndarray))
+
+
+class WindowLoader:
+    """Windows of one split (train or val) of an EpisodeDataset."""
+
+    def __init__(self, dataset: EpisodeDataset, split: str = "train", *, window: int = 16,
+                 batch_size: int = 64, seed: int = 0, val_fraction: float = 0.05,
+                 normalization: dict | None = None, prefetch: int = 4, threads: int = 2,
+                 cache_mb: float = 8):
+        if split not in SPLITS:
+            raise ValueError(f"unknown split {split!r}; use one of {SPLITS}")
+        if window < 1 or batch_size < 1:
+            raise ValueError(f"window ({window}) and batch_size ({batch_size}) must be >= 1")
+        self.dataset = dataset
+        self.split = split
+        self.window = window
+        self.batch_size = batch_size
+        self.seed = seed
+        self.normalization = dict(normalization or {"state": "mean_std", "action": "none"})
+        for field, mode in self.normalization.items():
+            if field not in FIELDS or mode not in MODES:
+                raise ValueError(f"normalization {field}={mode!r}: fields are {FIELDS}, modes "
+                                 f"{MODES}")
+        self.prefetch = max(1, prefetch)
+        self.threads = max(1, threads)
+        self.episodes = split_episodes(len(dataset), val_fraction, seed)[split]  # record indices
+        if len(self.episodes) == 0:
+            raise DatasetError(f"{dataset.path}: the {split!r} split is empty ({len(dataset)} "
+                               f"episodes, val_fraction={val_fraction})")
+        self.lengths = dataset.lengths[self.episodes]  # (N_split,)
+        self.cache = EpisodeCache(int(cache_mb * 2**20))
+
+    @classmethod
+    def from_config(cls, config, split: str = "train", data_dir: str | None = None
+                    ) -> WindowLoader:
+        """The loader a config describes; the dataset must match its DataSpec."""
+        d = config.data
+        dataset = EpisodeDataset(data_dir or d.dir, DataSpec.from_config(config))
+        return cls(dataset, split, window=d.window, batch_size=d.batch_size, seed=d.seed,
+                   val_fraction=d.val_fraction, normalization=dict(d.normalization),
+                   prefetch=d.prefetch, threads=d.threads, cache_mb=d.cache_mb)
+
+    @property
+    def num_steps(self) -> int:
+        """Steps in this split: the number of distinct windows."""
+        return int(self.lengths.sum())
+
+    def batch(self, step: int) -> dict:
+        """Batch number `step` (a pure function of seed, split and step). Episodes are decoded
+        one at a time and sliced straight into the batch, so a batch in flight holds at most
+        one decoded episode besides the cache."""
+        B, T = self.batch_size, self.window
+        pos, t = sample_positions(self.seed, self.split, step, self.lengths, B)
+        records = self.episodes[pos]  # (B,) record indices
+        idx, mask = window_indices(t, T)  # (B, T) each
+        cols: dict[str, np.ndarray] = {}
+        instruction = np.empty(B, dtype=object)
+        for r in np.unique(records):
+            ep = self.cache.get(int(r), self.dataset.episode)
+            rows = np.flatnonzero(records == r)
+            for k in _STEP_FIELDS:
+                if k in ep:
+                    if k not in cols:
+                        cols[k] = np.zeros((B, T) + ep[k].shape[1:], ep[k].dtype)  # (B, T, ...)
+                    cols[k][rows] = ep[k][idx[rows]]
+            instruction[rows] = ep["instruction"]
+        stats, modes = self.dataset.stats, self.normalization
+        for k in FIELDS:
+            cols[k] = normalize(cols[k], stats[k], modes.get(k, "none"))
+        for v in cols.values():
+            v[~mask] = 0  # padding
+        observation = {k: cols.pop(k) for k in ("state", "depth", "rgb") if k in cols}
+        return dict(cols, observation=observation, mask=mask, language_instruction=instruction,
+                    skill=cols["skill"].astype(np.int32), episode=records.astype(np.int32),
+                    t=t.astype(np.int32))
+
+    def iterate(self, start_step: int = 0) -> Iterator[dict]:
+        """batch(start_step), batch(start_step + 1), ...; `prefetch` batches are built ahead."""
+        pool = ThreadPoolExecutor(self.threads, thread_name_prefix="window-loader")
+        try:
+            pending = collections.deque(pool.submit(self.batch, s)
+                                        for s in range(start_step, start_step + self.prefetch))
+            step = start_step + self.prefetch
+            while True:
+                out = pending.popleft().result()
+                pending.append(pool.submit(self.batch, step))
+                step += 1
+                yield out
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)

@@ -1,0 +1,48 @@
+"""What each training batch contains, as pure functions of (seed, step): the train/validation
+split by episode, uniform (episode, t) positions, and the left-padded window around each.
+
+A window of T steps ends at the sampled step t and covers t-T+1 .. t; positions before the
+episode start are padding (mask False). Every step of the split is equally likely to end a
+window, whatever the episode lengths.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+SPLITS = ("train", "val")
+_SPLIT_SALT = 0x5B11
+_STREAM = {"train": 0, "val": 1}
+
+
+def split_episodes(n: int, val_fraction: float, seed: int) -> dict[str, np.ndarray]:
+    """{"train": (n_train,), "val": (n_val,)} sorted record indices; disjoint, covering all n.
+
+    The validation set is the first round(n * val_fraction) of a seeded permutation (at least
+    one episode each side when val_fraction > 0 and n >= 2)."""
+    if not 0.0 <= val_fraction < 1.0:
+        raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
+    n_val = int(round(n * val_fraction))
+    if val_fraction > 0 and n >= 2:
+        n_val = min(max(n_val, 1), n - 1)
+    perm = np.random.default_rng([seed, _SPLIT_SALT]).permutation(n)
+    return {"train": np.sort(perm[n_val:]), "val": np.sort(perm[:n_val])}
+
+
+def sample_positions(seed: int, split: str, step: int, lengths: np.ndarray, batch_size: int
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """(episode (B,), t (B,)) for batch `step`: B steps drawn uniformly over all steps of the
+    episodes with `lengths` (positions index into `lengths`)."""
+    ends = np.cumsum(lengths)  # (N,)
+    rng = np.random.default_rng([seed, _STREAM[split], step])
+    flat = rng.integers(0, ends[-1], size=batch_size)  # (B,)
+    episode = np.searchsorted(ends, flat, side="right")  # (B,)
+    t = flat - (ends[episode] - lengths[episode])
+    return episode, t
+
+
+def window_indices(t: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
+    """Step indices (B, T) clipped to >= 0 and the mask (B, T) of the windows ending at t (B,)."""
+    idx = t[:, None] - (window - 1) + np.arange(window)[None, :]  # (B, T)
+    mask = idx >= 0
+    return np.maximum(idx, 0), mask

@@ -1,0 +1,64 @@
+"""Config files and overrides: variants, typed overrides, and errors that name the key."""
+
+from __future__ import annotations
+
+import pytest
+
+from train.config import ConfigError, load_config
+
+HARD = "configs/rearrange_hard.py"
+
+
+def test_configs_have_task_env_data_sections():
+    for path, task in ((HARD, "rearrange_hard"), ("configs/rearrange_easy.py", "rearrange_easy")):
+        c = load_config(path)
+        assert c.task.name == task
+        assert tuple(c.env.cameras) == ()
+        assert c.data.episodes > 0 and c.data.window > 0 and c.data.batch_size > 0
+        assert 0 < c.data.val_fraction < 1
+
+
+def test_variants_combine_with_commas():
+    c = load_config(HARD + ":small,depth")
+    assert c.data.episodes < load_config(HARD).data.episodes
+    assert tuple(c.env.cameras) == ("depth",)
+    assert c.data.dir != load_config(HARD).data.dir  # a variant never overwrites the default data
+
+
+def test_overrides_are_typed():
+    c = load_config(HARD, ["data.episodes=10", "data.noise_std=0", "--config.data.keep_failed=true",
+                           "config.env.cameras=depth,rgb", "data.normalization.action=bounds",
+                           "data.dir=/tmp/x"])
+    assert c.data.episodes == 10 and isinstance(c.data.episodes, int)
+    assert c.data.noise_std == 0.0 and isinstance(c.data.noise_std, float)
+    assert c.data.keep_failed is True
+    assert tuple(c.env.cameras) == ("depth", "rgb")
+    assert c.data.normalization.action == "bounds"
+    assert c.data.dir == "/tmp/x"
+
+
+def test_unknown_key_names_it_and_lists_the_valid_ones():
+    with pytest.raises(ConfigError, match=r"'data.episode'.*valid keys: .*episodes"):
+        load_config(HARD, ["data.episode=3"])
+    with pytest.raises(ConfigError, match=r"'dta.episodes'.*valid keys: data, env, task"):
+        load_config(HARD, ["dta.episodes=3"])
+
+
+def test_wrong_type_names_the_key_and_the_expected_type():
+    with pytest.raises(ConfigError, match=r"'data.episodes' expects int.*'ten'"):
+        load_config(HARD, ["data.episodes=ten"])
+    with pytest.raises(ConfigError, match=r"'data.episodes' expects int.*'2.5'"):
+        load_config(HARD, ["data.episodes=2.5"])
+    with pytest.raises(ConfigError, match=r"'data.keep_failed' expects bool"):
+        load_config(HARD, ["data.keep_failed=3"])
+    with pytest.raises(ConfigError, match=r"'data' is a section"):
+        load_config(HARD, ["data=3"])
+    with pytest.raises(ConfigError, match="KEY=VALUE"):
+        load_config(HARD, ["data.episodes"])
+
+
+def test_bad_file_or_variant_is_a_clear_error():
+    with pytest.raises(ConfigError, match="not found"):
+        load_config("configs/nope.py")
+    with pytest.raises(ConfigError, match=r"unknown config variant.*'tiny'.*small"):
+        load_config(HARD + ":tiny")

@@ -1,0 +1,172 @@
+"""`robot-skills generate`: run the scripted expert over a split's seeds in worker processes and
+write the episodes as an RLDS dataset (robot_skills.data.rlds_writer).
+
+Seeds are tried in order (split_seed(split, start), +1, ...) and results are consumed in seed
+order, not completion order, with a bounded look-ahead; failed expert episodes are dropped
+unless keep_failed, and the job stops once `episodes` are kept. So the dataset is a function of
+the config alone, whatever the number of workers.
+"""
+
+from __future__ import annotations
+
+import collections
+import math
+import multiprocessing as mp
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor
+
+from tqdm import tqdm
+
+from robot_skills.metrics import summarise_episodes
+from sim.scene import SPLIT_SIZE, split_seed
+
+_WORKER = {}
+
+
+def _init_worker(task: str, split: str, cameras: tuple[str, ...], camera_size: int,
+                 noise_std: float) -> None:
+    os.environ.setdefault("MUJOCO_GL", "egl")
+    try:
+        from sim.env import RearrangeEnv
+        from sim.rollout import default_expert
+        _WORKER["env"] = RearrangeEnv(task=task, split=split, cameras=cameras,
+                                      camera_size=camera_size)
+        _WORKER["expert"] = default_expert(noise_std)
+        _WORKER["noise_std"] = noise_std
+    except Exception as e:  # noqa: BLE001 - reported by the first episode, with its cause
+        _WORKER["error"] = e
+
+
+def _run_seed(seed: int):
+    from robot_skills.data.episodes import record_episode
+    if "error" in _WORKER:
+        e = _WORKER["error"]
+        raise RuntimeError(f"expert worker setup failed: {e!r}") from e
+    return record_episode(_WORKER["env"], _WORKER["expert"], seed, _WORKER["noise_std"])
+
+
+def _in_seed_order(pool: ProcessPoolExecutor, seeds, lookahead: int):
+    """Results of _run_seed over `seeds`, in seed order, at most `lookahead` in flight."""
+    pending = collections.deque()
+    for seed in seeds:
+        pending.append(pool.submit(_run_seed, seed))
+        if len(pending) >= lookahead:
+            yield pending.popleft().result()
+    while pending:
+        yield pending.popleft().result()
+
+
+def expert_records(config, episodes: int, workers: int, keep_failed: bool, progress: bool,
+                   rows: list):
+    """EpisodeRecords in ascending seed order until `episodes` are kept; appends a report row
+    per expert episode run to `rows`."""
+    d = config.data
+    max_runs = episodes if keep_failed else max(episodes, math.ceil(d.max_attempts * episodes))
+    max_runs = min(max_runs, SPLIT_SIZE - d.start)
+    seeds = (split_seed(d.split, d.start + i) for i in range(max_runs))
+    args = (config.task.name, d.split, tuple(config.env.cameras), int(config.env.camera_size),
+            float(d.noise_std))
+    pool = None
+    if workers == 1:
+        _init_worker(*args)
+        results = map(_run_seed, seeds)
+    else:
+        # A worker that dies raises BrokenProcessPool here instead of hanging the job.
+        pool = ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"),
+                                   initializer=_init_worker, initargs=args)
+        results = _in_seed_order(pool, seeds, lookahead=2 * workers)
+    bar = tqdm(total=episodes, desc=f"generate {config.task.name}", unit="ep",
+               disable=not progress)
+    kept = 0
+    try:
+        for rec in results:
+            rows.append(rec.row())
+            ok = sum(r["success"] for r in rows)
+            bar.set_postfix(expert_success=f"{ok / len(rows):.3f}", runs=len(rows), refresh=False)
+            if rec.success or keep_failed:
+                kept += 1
+                bar.update(1)
+                yield rec
+            else:
+                bar.refresh()
+            if kept == episodes:
+                return
+        raise RuntimeError(
+            f"only {kept} of {episodes} episodes after {len(rows)} expert runs (expert success "
+            f"{sum(r['success'] for r in rows)}/{len(rows)}); raise data.max_attempts "
+            f"({d.max_attempts}), lower data.noise_std ({d.noise_std}) or pass --keep-failed")
+    finally:
+        bar.close()
+        if pool is not None:
+            _stop(pool)
+
+
+def _stop(pool: ProcessPoolExecutor) -> None:
+    """Shuts the pool down without waiting for look-ahead episodes nobody needs any more."""
+    workers = list((getattr(pool, "_processes", None) or {}).values())  # private, best effort
+    pool.shutdown(wait=False, cancel_futures=True)
+    for p in workers:
+        p.terminate()
+    for p in workers:
+        p.join()
+
+
+def generate_dataset(config, out: str | None = None, episodes: int | None = None,
+                     workers: int | None = None, keep_failed: bool | None = None,
+                     overwrite: bool = False, progress: bool = True, tap=None) -> dict:
+    """Writes the dataset the config describes; returns a summary (expert report + sizes).
+    `tap(record)`, if given, sees every EpisodeRecord written (benchmarks reuse them)."""
+    from robot_skills.data.features import DataSpec
+    from robot_skills.data.rlds_writer import check_writable, write_dataset
+
+    d = config.data
+    out = out or d.dir
+    episodes = int(episodes if episodes is not None else d.episodes)
+    keep_failed = bool(d.keep_failed if keep_failed is None else keep_failed)
+    if episodes < 1:
+        raise ValueError(f"episodes must be >= 1, got {episodes}")
+    workers = max(1, min(workers or d.workers or os.cpu_count() or 1, episodes))
+    spec = DataSpec.from_config(config)
+    check_writable(os.path.abspath(out), overwrite)
+    rows: list[dict] = []
+    info = {"task": config.task.name, "split": d.split, "start": d.start,
+            "noise_std": d.noise_std, "keep_failed": keep_failed,
+            "cameras": list(config.env.cameras), "camera_size": config.env.camera_size}
+    t0 = time.perf_counter()
+    records = expert_records(config, episodes, workers, keep_failed, progress, rows)
+    try:
+        stream = records if tap is None else (tap(r) or r for r in records)
+        index = write_dataset(out, spec, stream, overwrite=overwrite, info=info)
+    finally:
+        records.close()  # stops the worker pool even when writing failed
+    wall = time.perf_counter() - t0
+    summary = summarise_episodes(rows)
+    summary.update(
+        task=config.task.name, split=d.split, noise_std=d.noise_std, workers=workers, out=out,
+        episodes_written=index["num_episodes"], steps_written=index["num_steps"],
+        bytes_on_disk=directory_bytes(out), wall_seconds=wall,
+        expert_episodes_per_minute=60.0 * len(rows) / wall,
+        written_episodes_per_minute=60.0 * index["num_episodes"] / wall, rows=rows)
+    summary["bytes_per_step"] = summary["bytes_on_disk"] / max(1, index["num_steps"])
+    return summary
+
+
+def directory_bytes(path: str) -> int:
+    return sum(os.path.getsize(os.path.join(root, f))
+               for root, _, files in os.walk(path) for f in files)
+
+
+def format_summary(s: dict) -> str:
+    lo, hi = s["ci95"]
+    return "\n".join([
+        f"dataset {s['out']}: {s['episodes_written']} episodes, {s['steps_written']} steps "
+        f"({s['task']} / {s['split']}, noise_std {s['noise_std']})",
+        f"  expert success {s['success_rate']:.3f}  (95% CI {lo:.3f}-{hi:.3f}, "
+        f"{s['successes']}/{s['episodes']} runs)",
+        f"  on disk        {s['bytes_on_disk'] / 2**20:.1f} MiB "
+        f"({s['bytes_per_step']:.0f} bytes/step)",
+        f"  wall time      {s['wall_seconds']:.1f} s ({s['expert_episodes_per_minute']:.1f} expert "
+        f"episodes/min, {s['workers']} workers)",
+    ])
+
