@@ -7,6 +7,7 @@ import json
 import multiprocessing as mp
 import os
 import time
+from concurrent.futures import ProcessPoolExecutor
 
 from tqdm import tqdm
 
@@ -37,14 +38,15 @@ def run_expert_report(task: str, episodes: int, split: str, workers: int | None 
     t0 = time.perf_counter()
     rows: list[dict] = []
     bar = tqdm(total=episodes, desc=f"expert {task}/{split}", disable=not progress, unit="ep")
-    ctx = mp.get_context("spawn")
+    pool = None
     if workers == 1:
         _init_worker(task, split, noise_std)
         results = map(_run_seed, seeds)
-        pool = None
     else:
-        pool = ctx.Pool(workers, initializer=_init_worker, initargs=(task, split, noise_std))
-        results = pool.imap(_run_seed, seeds)
+        # A ProcessPoolExecutor raises when a worker dies (mp.Pool would wait forever).
+        pool = ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"),
+                                   initializer=_init_worker, initargs=(task, split, noise_std))
+        results = pool.map(_run_seed, seeds)
     try:
         for row in results:
             rows.append(row)
@@ -54,8 +56,7 @@ def run_expert_report(task: str, episodes: int, split: str, workers: int | None 
     finally:
         bar.close()
         if pool is not None:
-            pool.close()
-            pool.join()
+            pool.shutdown(wait=True, cancel_futures=True)
     wall = time.perf_counter() - t0
     summary = summarise_episodes(rows)
     summary.update(task=task, split=split, noise_std=noise_std, workers=workers,
