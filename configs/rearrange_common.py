@@ -51,4 +51,30 @@ def rearrange_config(task: str, variant: str, episodes: int, small_episodes: int
     d.prefetch = 4  # batches built ahead by background threads
     d.threads = 2  # loader threads
     d.cache_mb = 8  # bound on decoded episodes kept in memory (LRU)
+    
+    # Model (robot_skills.model.ModelConfig) and training (train/train_job.py).
+    from robot_skills.model.config import model_section
+    c.model = model_section("small" if "small" in tokens else "default", c.env.cameras)
+    c.model.context = d.window
+    c.train = train_section(tokens)
     return c
+
+
+def train_section(tokens: set[str]) -> ml_collections.ConfigDict:
+    """Optimisation, logging and checkpointing of `robot-skills train`."""
+    small = "small" in tokens
+    t = ml_collections.ConfigDict()
+    t.steps = 600 if small else 6000
+    t.lr = 1e-3 if small else 6e-4  # AdamW peak learning rate
+    t.warmup_steps = 50 if small else 300
+    t.min_lr_ratio = 0.05  # the cosine decays to lr * min_lr_ratio
+    t.weight_decay = 1e-4
+    t.grad_clip = 1.0  # global norm
+    t.seed = 0
+    t.log_every = 25
+    t.eval_every = 200 if small else 1000
+    t.eval_batches = 4
+    t.checkpoint_every = 200 if small else 1000
+    t.keep_checkpoints = 2
+    t.multihost = False  # call jax.distributed.initialize() first (multi-host runs)
+    return t

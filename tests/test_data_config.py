@@ -40,7 +40,7 @@ def test_overrides_are_typed():
 def test_unknown_key_names_it_and_lists_the_valid_ones():
     with pytest.raises(ConfigError, match=r"'data.episode'.*valid keys: .*episodes"):
         load_config(HARD, ["data.episode=3"])
-    with pytest.raises(ConfigError, match=r"'dta.episodes'.*valid keys: data, env, task"):
+    with pytest.raises(ConfigError, match=r"'dta.episodes'.*valid keys: data, env, model, task, train"):
         load_config(HARD, ["dta.episodes=3"])
 
 

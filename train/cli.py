@@ -1,4 +1,4 @@
-"""The `robot-skills` command line: expert, generate, bench, demo."""
+"""The `robot-skills` command line: expert, generate, train, bench, demo."""
 
 from __future__ import annotations
 
@@ -70,9 +70,35 @@ def _cmd_bench_data(args) -> int:
     return 0
 
 
+def _cmd_bench_train(args) -> int:
+    from train.bench_train import bench_train
+    from train.config import load_config
+    from train.expert_job import write_json
+    config = load_config(args.config, args.overrides)
+    r = bench_train(config, data_dir=args.data)
+    print(json.dumps(r, indent=2))
+    if args.json:
+        write_json(args.json, r)
+    return 0
+
+
+def _cmd_bench_policy(args) -> int:
+    from train.bench_policy import bench_policy
+    from train.expert_job import write_json
+    r = bench_policy(args.size)
+    print(json.dumps(r, indent=2))
+    if args.json:
+        write_json(args.json, r)
+    return 0
+
+
 def _cmd_bench(args) -> int:
     if args.what == "data":
         return _cmd_bench_data(args)
+    if args.what == "train":
+        return _cmd_bench_train(args)
+    if args.what == "policy":
+        return _cmd_bench_policy(args)
     if args.what != "sim":
         print(f"unknown benchmark {args.what!r}; available: sim", file=sys.stderr)
         return 2
@@ -84,6 +110,24 @@ def _cmd_bench(args) -> int:
         os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
         with open(args.json, "w") as f:
             f.write(text)
+    return 0
+
+
+def _cmd_train(args) -> int:
+    from train.config import ConfigError, load_config
+    try:
+        config = load_config(args.config, args.overrides)
+    except ConfigError as e:
+        print(f"robot-skills train: {e}", file=sys.stderr)
+        return 2
+    from train.train_job import NonFiniteLoss, train
+    try:
+        r = train(config, args.workdir, data_dir=args.data)
+    except NonFiniteLoss as e:
+        print(f"robot-skills train: {e}", file=sys.stderr)
+        return 3
+    print(f"trained to step {r.step}: train loss {r.train_loss:.4f}, val loss {r.val_loss:.4f}, "
+          f"{r.steps_per_s:.1f} steps/s\n  workdir        {r.workdir}")
     return 0
 
 
@@ -109,14 +153,16 @@ def build_parser() -> argparse.ArgumentParser:
     e.set_defaults(fn=_cmd_expert)
 
     b = sub.add_parser("bench", help="benchmarks (JSON output)")
-    b.add_argument("what", choices=["sim", "data"])
+    b.add_argument("what", choices=["sim", "data", "train", "policy"])
     b.add_argument("--task", default="rearrange_hard")
     b.add_argument("--seconds", type=float, default=5.0)
     b.add_argument("--expert-episodes", type=int, default=4)
     b.add_argument("--json", default=None)
     b.add_argument("--config", default="configs/rearrange_hard.py", help="bench data: config")
     b.add_argument("--batches", type=int, default=200, help="bench data: loader batches timed")
-    b.add_argument("overrides", nargs="*", help="bench data: config overrides KEY=VALUE")
+    b.add_argument("--data", default=None, help="bench train: dataset directory")
+    b.add_argument("--size", default="small", help="bench policy: model size (small, default)")
+    b.add_argument("overrides", nargs="*", help="bench data/train: config overrides KEY=VALUE")
     b.set_defaults(fn=_cmd_bench)
 
     g = sub.add_parser("generate", help="run the expert and write an RLDS dataset")
@@ -130,6 +176,14 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--json", default=None, help="write the summary with per-episode rows")
     g.add_argument("overrides", nargs="*", help="config overrides KEY=VALUE, e.g. data.noise_std=0")
     g.set_defaults(fn=_cmd_generate)
+
+    t = sub.add_parser("train", help="train the SkillTransformer (resumes from --workdir)")
+    t.add_argument("--config", default="configs/rearrange_hard.py",
+                   help="config file, optionally with a variant: configs/rearrange_hard.py:small")
+    t.add_argument("--workdir", required=True)
+    t.add_argument("--data", default=None, help="dataset directory (default: config data.dir)")
+    t.add_argument("overrides", nargs="*", help="config overrides KEY=VALUE, e.g. train.steps=100")
+    t.set_defaults(fn=_cmd_train)
 
     d = sub.add_parser("demo", help="the main job on the small default")
     d.add_argument("--out", default="runs/demo")

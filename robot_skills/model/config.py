@@ -1,0 +1,134 @@
+"""Sizes and loss weights of the SkillTransformer: frozen dataclasses built from the `model`
+section of an experiment config (an ml_collections ConfigDict) and stored as JSON inside every
+checkpoint, so a checkpoint rebuilds its own model.
+
+`model_section(variant, cameras)` is the section the configs in `configs/` embed; "small" runs
+fast on 2 CPU cores, "default" is the ~1M-parameter model DESIGN.md budgets for.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+
+import ml_collections
+
+from sim.observation import STATE_DIM
+from sim.robot import ACTION
+from sim.skills import NUM_SKILLS
+
+SKILL_LOSSES = ("cross_entropy", "focal")
+DTYPES = ("float32", "bfloat16")  # compute dtypes (names: configs import this without jax)
+IMAGE_KEYS = ("depth", "rgb")
+
+
+@dataclasses.dataclass(frozen=True)
+class LossConfig:
+    """Weights of the loss terms (all masked by the batch's `mask`)."""
+
+    skill_weight: float = 1.0  # skill classification (read from the state token)
+    base_weight: float = 1.0  # MSE of base forward / yaw rate (normalised units)
+    arm_weight: float = 1.0  # MSE of the 5 arm joint deltas (normalised units)
+    gripper_weight: float = 0.5  # 2-way cross-entropy: open / close
+    skill_loss: str = "cross_entropy"  # or "focal" (as in the Skill Transformer paper)
+    focal_gamma: float = 2.0
+    label_smoothing: float = 0.0  # of the skill targets (cross_entropy only)
+
+    def __post_init__(self):
+        if self.skill_loss not in SKILL_LOSSES:
+            raise ValueError(f"unknown skill_loss {self.skill_loss!r}; use one of {SKILL_LOSSES}")
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """Everything that fixes the parameter shapes and the computation of a SkillTransformer."""
+
+    # Interface (defaults come from the sim: one vocabulary, one place).
+    state_dim: int = STATE_DIM  # D of observation["state"]
+    num_skills: int = NUM_SKILLS  # S
+    action_dim: int = ACTION.dim  # 8: 7 regressed + gripper (categorical)
+    image_keys: tuple[str, ...] = ()  # head-camera streams the CNN reads ("depth", "rgb")
+    image_size: int = 64  # pixels (square)
+    # Sizes.
+    d_model: int = 128
+    num_layers: int = 4
+    num_heads: int = 4
+    mlp_dim: int = 512
+    state_hidden: int = 256  # hidden width of the state MLP
+    cnn_channels: tuple[int, ...] = (16, 32, 32)  # stride-2 3x3 convs, then mean pooling
+    context: int = 16  # attention span in time steps (training window <= context; KV cache size)
+    # Conditioning prefix.
+    num_tasks: int = 0  # > 0: a learned task embedding (task_id in [0, num_tasks))
+    task_tokens: int = 1  # prefix tokens per task embedding
+    prefix_tokens: int = 0  # external prefix tokens (planner latents), each (d_model,)
+    # Regularisation and numerics.
+    dropout: float = 0.0  # residual / embedding dropout while training
+    dtype: str = "float32"  # compute dtype ("bfloat16" option); parameters stay float32
+    loss: LossConfig = LossConfig()
+
+    def __post_init__(self):
+        if self.d_model % self.num_heads:
+            raise ValueError(f"d_model ({self.d_model}) must be a multiple of num_heads "
+                             f"({self.num_heads})")
+        if self.dtype not in DTYPES:
+            raise ValueError(f"unknown dtype {self.dtype!r}; use one of {DTYPES}")
+        unknown = set(self.image_keys) - set(IMAGE_KEYS)
+        if unknown:
+            raise ValueError(f"unknown image keys {sorted(unknown)}; use {IMAGE_KEYS}")
+        if self.context < 1:
+            raise ValueError(f"context must be >= 1, got {self.context}")
+
+    @property
+    def compute_dtype(self):
+        import jax.numpy as jnp
+
+        return jnp.dtype(self.dtype)
+
+    @property
+    def num_prefix(self) -> int:
+        """P: conditioning tokens before the first time step."""
+        return (self.task_tokens if self.num_tasks > 0 else 0) + self.prefix_tokens
+
+    @classmethod
+    def from_config(cls, section: Mapping | ml_collections.ConfigDict) -> ModelConfig:
+        """From the `model` section of an experiment config (or a dict from `to_dict`).
+        Unknown keys are an error: a typo must not silently train the default model."""
+        d = dict(section.to_dict() if isinstance(section, ml_collections.ConfigDict)
+                 else section)
+        loss = dict(d.pop("loss", {}) or {})
+        _check_keys(cls, d, "model")
+        _check_keys(LossConfig, loss, "model.loss")
+        for k in ("image_keys", "cnn_channels"):
+            if k in d:
+                d[k] = tuple(d[k])
+        return cls(**d, loss=LossConfig(**loss))
+
+    def to_dict(self) -> dict:
+        """JSON-able; `ModelConfig.from_config(c.to_dict()) == c`."""
+        return dataclasses.asdict(self)
+
+
+def _check_keys(cls, d: dict, where: str) -> None:
+    names = {f.name for f in dataclasses.fields(cls)} - {"loss"}
+    unknown = sorted(set(d) - names)
+    if unknown:
+        raise ValueError(f"unknown key(s) {unknown} in config section {where!r}; "
+                         f"known: {sorted(names)}")
+
+
+SIZES = {
+    # 0.15M parameters.
+    "small": dict(d_model=64, num_layers=2, num_heads=4, mlp_dim=256, state_hidden=128),
+    # 0.98M parameters (the size DESIGN.md measured at ~8 train steps/s on 2 cores).
+    "default": dict(d_model=128, num_layers=4, num_heads=4, mlp_dim=512, state_hidden=256),
+}
+
+
+def model_section(variant: str = "default", cameras: tuple[str, ...] = ()
+                  ) -> ml_collections.ConfigDict:
+    """The `model` section of an experiment config: SIZES[variant] plus the loss weights;
+    `cameras` (config.env.cameras) become the CNN's image keys."""
+    if variant not in SIZES:
+        raise ValueError(f"unknown model size {variant!r}; use one of {tuple(SIZES)}")
+    c = ModelConfig(**SIZES[variant], image_keys=tuple(cameras)).to_dict()
+    return ml_collections.ConfigDict(c)

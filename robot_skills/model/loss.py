@@ -1,0 +1,66 @@
+"""The SkillTransformer's training loss: skill cross-entropy (or focal), base and arm MSE,
+gripper 2-way cross-entropy, each a mean over the steps where batch["mask"] is True."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from robot_skills.model.actions import ARM, BASE, gripper_target
+from robot_skills.model.config import LossConfig
+
+
+def _masked_mean(x, mask):
+    """x, mask (B, T) -> scalar mean over the True entries (0 when there are none)."""
+    m = mask.astype(jnp.float32)
+    return (x * m).sum() / jnp.maximum(m.sum(), 1.0)
+
+
+def skill_loss_terms(logits, skill, cfg: LossConfig):
+    """(B, T, S) float32, (B, T) int -> per-step loss (B, T)."""
+    S = logits.shape[-1]
+    if cfg.skill_loss == "focal":
+        logp = jnp.take_along_axis(jax.nn.log_softmax(logits), skill[..., None], -1)[..., 0]
+        return -((1.0 - jnp.exp(logp)) ** cfg.focal_gamma) * logp
+    labels = optax.smooth_labels(jax.nn.one_hot(skill, S), cfg.label_smoothing)
+    return optax.softmax_cross_entropy(logits, labels)
+
+
+def loss_from_outputs(outputs: dict, batch: dict, cfg: LossConfig,
+                      gripper_threshold: float = 0.0) -> tuple[jax.Array, dict]:
+    """outputs of SkillTransformer.__call__ and the batch it saw -> (loss, metrics)."""
+    mask = jnp.asarray(batch["mask"], bool)  # (B, T)
+    skill = jnp.asarray(batch["skill"], jnp.int32)  # (B, T)
+    action = jnp.asarray(batch["action"], jnp.float32)  # (B, T, 8) normalised
+    logits = outputs["skill_logits"]
+    skill_l = _masked_mean(skill_loss_terms(logits, skill, cfg), mask)
+    err = (outputs["action"] - action[..., :7]) ** 2  # (B, T, 7)
+    base_mse = _masked_mean(err[..., BASE].mean(-1), mask)
+    arm_mse = _masked_mean(err[..., ARM].mean(-1), mask)
+    grip = gripper_target(action, gripper_threshold)  # (B, T)
+    grip_l = _masked_mean(
+        optax.softmax_cross_entropy_with_integer_labels(outputs["gripper_logits"], grip), mask)
+    loss = (cfg.skill_weight * skill_l + cfg.base_weight * base_mse + cfg.arm_weight * arm_mse
+            + cfg.gripper_weight * grip_l)
+    metrics = {
+        "loss": loss, "skill_loss": skill_l, "base_mse": base_mse, "arm_mse": arm_mse,
+        "gripper_loss": grip_l,
+        "skill_accuracy": _masked_mean((jnp.argmax(logits, -1) == skill).astype(jnp.float32),
+                                       mask),
+        "gripper_accuracy": _masked_mean(
+            (jnp.argmax(outputs["gripper_logits"], -1) == grip).astype(jnp.float32), mask),
+    }
+    return loss, metrics
+
+
+def skill_transformer_loss(model, batch: dict, rng=None, gripper_threshold: float = 0.0
+                           ) -> tuple[jax.Array, dict]:
+    """Teacher-forced loss of `model` on a loader batch (robot_skills.data.loader layout:
+    observation/state (B, T, D), action (B, T, 8), skill (B, T), mask (B, T); optional task_id
+    (B,), prefix (B, K, d)). rng: dropout key (None: no dropout). Weights: model.config.loss.
+    Use as nnx.value_and_grad(skill_transformer_loss, has_aux=True)(model, batch, rng, thr):
+    the extra arguments positional (nnx transforms do not resolve keyword arguments)."""
+    outputs = model(batch["observation"], batch["skill"], mask=batch["mask"],
+                    task_id=batch.get("task_id"), prefix=batch.get("prefix"), rng=rng)
+    return loss_from_outputs(outputs, batch, model.config.loss, gripper_threshold)

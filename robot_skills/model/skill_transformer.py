@@ -1,0 +1,144 @@
+"""SkillTransformer (Skill Transformer, ICCV 2023, in flax.nnx): a causal transformer over the
+observation history that predicts a skill at every step and an action conditioned on a skill.
+
+Per time step three tokens (attention.STEP_GROUPS): the state token (observation tokenizer),
+the skill token (learned embedding of the step's skill: ground truth while training, the
+model's own argmax at inference) and an action read-out token. Optional prefix tokens (a learned
+task embedding, external planner latents) come first. The skill head reads the state token; the
+action head reads the action token together with the skill embedding. Positions are relative
+(a learned bias per head and step distance), which makes KV-cached stepping exact.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from robot_skills.model import attention as A
+from robot_skills.model.actions import NUM_CONTINUOUS
+from robot_skills.model.config import ModelConfig
+from robot_skills.model.tokenizers import StateTokenizer
+from robot_skills.model.transformer import MLP, Block, dropout
+
+
+class SkillTransformer(nnx.Module):
+    def __init__(self, config: ModelConfig, *, rngs: nnx.Rngs):
+        c = self.config = config
+        dt = c.compute_dtype
+        d = c.d_model
+        self.tokenizer = StateTokenizer(c, rngs=rngs)
+        self.skill_embed = nnx.Embed(c.num_skills, d, dtype=dt, rngs=rngs)
+        init = nnx.initializers.normal(0.02)
+        self.group_embed = nnx.Param(init(rngs.params(), (len(A.Group), d)))  # (G, d)
+        self.task_embed = (nnx.Embed(c.num_tasks, c.task_tokens * d, dtype=dt, rngs=rngs)
+                           if c.num_tasks > 0 else None)
+        self.blocks = nnx.List([Block(d, c.num_heads, c.mlp_dim, c.context, c.dropout,
+                                      dtype=dt, rngs=rngs) for _ in range(c.num_layers)])
+        self.final_norm = nnx.LayerNorm(d, dtype=dt, rngs=rngs)
+        self.skill_head = nnx.Linear(d, c.num_skills, dtype=dt, rngs=rngs)
+        self.action_head = MLP(2 * d, c.mlp_dim, NUM_CONTINUOUS + 2, dtype=dt, rngs=rngs)
+
+    # ------------------------------------------------------------------ tokens
+    def _group(self, g: A.Group):
+        return self.group_embed[...][int(g)].astype(self.config.compute_dtype)  # (d,)
+
+    def state_tokens(self, observation: dict):
+        """(B, T, d) (or (B, d) for one step)."""
+        return self.tokenizer(observation) + self._group(A.Group.STATE)
+
+    def skill_tokens(self, skill):
+        return self.skill_embed(skill) + self._group(A.Group.SKILL)
+
+    def action_tokens(self, shape: tuple[int, ...]):
+        return jnp.broadcast_to(self._group(A.Group.ACTION), shape + (self.config.d_model,))
+
+    def prefix_tokens(self, batch_size: int, task_id=None, prefix=None):
+        """(B, P, d) conditioning tokens, or None when P == 0. task_id (B,) int; prefix
+        (B, prefix_tokens, d) float (planner latents)."""
+        c = self.config
+        parts = []
+        if c.num_tasks > 0:
+            if task_id is None:
+                raise ValueError(f"this model has a task embedding (num_tasks={c.num_tasks}): "
+                                 f"pass task_id (B,)")
+            t = self.task_embed(jnp.asarray(task_id, jnp.int32))  # (B, task_tokens * d)
+            parts.append(t.reshape(batch_size, c.task_tokens, c.d_model))
+        if c.prefix_tokens > 0:
+            if prefix is None or prefix.shape[1:] != (c.prefix_tokens, c.d_model):
+                raise ValueError(f"this model takes prefix tokens (B, {c.prefix_tokens}, "
+                                 f"{c.d_model}); got "
+                                 f"{None if prefix is None else prefix.shape}")
+            parts.append(jnp.asarray(prefix).astype(c.compute_dtype))
+        if not parts:
+            return None
+        return jnp.concatenate(parts, axis=1) + self._group(A.Group.PREFIX)  # (B, P, d)
+
+    # ------------------------------------------------------------------ heads
+    def skill_logits(self, h_state):
+        """(..., d) final state-token features -> (..., S) float32."""
+        return self.skill_head(h_state).astype(jnp.float32)
+
+    def action_outputs(self, h_action, skill):
+        """(..., d) action-token features and (...,) skill -> (continuous (..., 7) normalised,
+        gripper_logits (..., 2)), float32."""
+        z = jnp.concatenate([h_action, self.skill_embed(skill).astype(h_action.dtype)], -1)
+        out = self.action_head(z).astype(jnp.float32)
+        return out[..., :NUM_CONTINUOUS], out[..., NUM_CONTINUOUS:]
+
+    # ------------------------------------------------------------------ full window
+    def __call__(self, observation: dict, skill, *, mask=None, task_id=None, prefix=None,
+                 prefix_mask=None, rng=None) -> dict:
+        """Teacher-forced forward pass over a window.
+
+        observation {"state": (B, T, D), [images (B, T, H, W, C)]}; skill (B, T) int (the skill
+        token and the action head's condition at every step); mask (B, T) bool (False: left
+        padding); task_id (B,); prefix (B, K, d); prefix_mask (B, P) bool; rng: dropout key.
+        Returns float32 {"skill_logits": (B, T, S), "action": (B, T, 7), "gripper_logits":
+        (B, T, 2)}. T may exceed config.context: attention then slides (span = context).
+        """
+        c = self.config
+        skill = jnp.asarray(skill, jnp.int32)
+        B, T = skill.shape
+        mask = jnp.ones((B, T), bool) if mask is None else jnp.asarray(mask, bool)
+        tokens = jnp.stack([self.state_tokens(observation), self.skill_tokens(skill),
+                            self.action_tokens((B, T))], axis=2)  # (B, T, 3, d)
+        x = tokens.reshape(B, T * A.TOKENS_PER_STEP, c.d_model)  # (B, 3T, d)
+        valid = jnp.repeat(mask, A.TOKENS_PER_STEP, axis=1)  # (B, 3T)
+        pre = self.prefix_tokens(B, task_id, prefix)
+        P = 0 if pre is None else pre.shape[1]
+        if pre is not None:
+            x = jnp.concatenate([pre, x], axis=1)  # (B, P + 3T, d)
+            pv = jnp.ones((B, P), bool) if prefix_mask is None else jnp.asarray(prefix_mask)
+            valid = jnp.concatenate([pv, valid], axis=1)
+        groups, steps = A.sequence_layout(P, T)
+        att = A.attention_mask(groups, steps, groups, steps, valid, c.context)  # (B, L, L)
+        rel = A.relative_position(steps, groups, steps, c.context)  # (L, L)
+        keys = [None] * (len(self.blocks) + 1) if rng is None else \
+            list(jax.random.split(rng, len(self.blocks) + 1))
+        x = dropout(x, c.dropout, keys[0])
+        for block, key in zip(self.blocks, keys[1:]):
+            x, _ = block(x, att, rel, rng=key)
+        h = self.final_norm(x)[:, P:].reshape(B, T, A.TOKENS_PER_STEP, c.d_model)
+        h_state = h[:, :, A.STEP_GROUPS.index(A.Group.STATE)]  # (B, T, d)
+        h_action = h[:, :, A.STEP_GROUPS.index(A.Group.ACTION)]
+        action, gripper_logits = self.action_outputs(h_action, skill)
+        return {"skill_logits": self.skill_logits(h_state), "action": action,
+                "gripper_logits": gripper_logits}
+
+    def predict_last(self, observation: dict, past_skill, *, mask=None, task_id=None,
+                     prefix=None) -> dict:
+        """Closed-loop prediction for the last step of a window by full recomputation (the
+        reference the KV cache is benchmarked against): pass 1 reads the skill at step T-1
+        (its logits never see skill_{T-1}), pass 2 conditions the action on that argmax.
+        past_skill (B, T): skills the policy chose at earlier steps (entry T-1 is ignored).
+        Returns {"skill_logits": (B, S), "skill": (B,), "action": (B, 7), "gripper_logits": (B, 2)}.
+        """
+        skill = jnp.asarray(past_skill, jnp.int32)
+        first = self(observation, skill, mask=mask, task_id=task_id, prefix=prefix)
+        logits = first["skill_logits"][:, -1]
+        chosen = jnp.argmax(logits, axis=-1).astype(jnp.int32)
+        second = self(observation, skill.at[:, -1].set(chosen), mask=mask, task_id=task_id,
+                      prefix=prefix)
+        return {"skill_logits": logits, "skill": chosen, "action": second["action"][:, -1],
+                "gripper_logits": second["gripper_logits"][:, -1]}

@@ -1,0 +1,111 @@
+"""Policy checkpoints: one-call load, identical outputs after a round trip, normalisation applied
+inside the policy, loadable from a training-style checkpoint that holds more items."""
+
+from __future__ import annotations
+
+import jax
+import ml_collections
+import numpy as np
+import orbax.checkpoint as ocp
+import pytest
+from flax import nnx
+
+from robot_skills.model import ModelConfig, SkillTransformer, cached_step, init_cache, reset_cache
+from robot_skills.policy import Policy, checkpoint_items, item_handlers, save_policy_checkpoint
+
+TINY = dict(d_model=32, num_layers=2, num_heads=2, mlp_dim=64, state_hidden=32, context=5)
+D, A = 61, 8
+
+
+def _stats(seed=0):
+    rng = np.random.default_rng(seed)
+    return {"state": {"mean": rng.normal(size=D).tolist(), "std": (rng.random(D) + 0.5).tolist()},
+            "action": {"mean": (0.1 * rng.normal(size=A)).tolist(),
+                       "std": (0.2 + 0.3 * rng.random(A)).tolist()}}
+
+
+def _observations(n, B, seed=1):
+    rng = np.random.default_rng(seed)
+    return [{"state": rng.normal(size=(B, D)).astype(np.float32)} for _ in range(n)]
+
+
+def _rollout(policy, observations):
+    return [policy.act(o) for o in observations]
+
+
+def _assert_same(a, b):
+    for x, y in zip(a, b):
+        for k in x:
+            np.testing.assert_array_equal(x[k], y[k], err_msg=k)
+
+
+@pytest.mark.timeout(120)
+def test_save_load_round_trip_gives_identical_outputs(tmp_path):
+    model = SkillTransformer(ModelConfig(**TINY, num_tasks=3), rngs=nnx.Rngs(0))
+    policy = Policy(model, _stats(), {"state": "mean_std", "action": "mean_std"}, batch_size=2,
+                    task_id=[2, 1])
+    obs = _observations(6, 2)
+    before = _rollout(policy, obs)
+    step_dir = policy.save(str(tmp_path / "ckpt"), step=7)
+    assert step_dir.endswith("7")
+    for path in (tmp_path / "ckpt", step_dir):  # manager root (latest step) or step directory
+        loaded = Policy.load(str(path), batch_size=2, task_id=[2, 1])
+        assert loaded.config == model.config
+        assert loaded.normalization == policy.normalization
+        _assert_same(before, _rollout(loaded, obs))
+    # reset() restarts the episode: the same observations give the same outputs again.
+    policy.reset(task_id=[2, 1])
+    _assert_same(before, _rollout(policy, obs))
+
+
+@pytest.mark.timeout(120)
+def test_policy_loads_from_a_training_checkpoint_with_more_items(tmp_path):
+    """The training job saves params + meta next to its own items in one Composite."""
+    model = SkillTransformer(ModelConfig(**TINY), rngs=nnx.Rngs(1))
+    config = ml_collections.ConfigDict({"data": {"normalization": {"state": "mean_std",
+                                                                   "action": "none"}},
+                                        "model": model.config.to_dict()})
+    handlers = dict(item_handlers(), train_state=ocp.StandardCheckpointHandler())
+    with ocp.CheckpointManager(tmp_path / "ckpts", item_handlers=handlers) as mngr:
+        for step in (10, 20):
+            items = checkpoint_items(model, _stats(), config=config)
+            mngr.save(step, args=ocp.args.Composite(
+                **items, train_state=ocp.args.StandardSave({"step": np.int64(step)})))
+        mngr.wait_until_finished()
+    policy = Policy.load(str(tmp_path / "ckpts"))
+    assert policy.normalization == {"state": "mean_std", "action": "none"}
+    reference = Policy(model, _stats(), config.data.normalization.to_dict())
+    obs = _observations(3, 1)
+    _assert_same(_rollout(reference, obs), _rollout(policy, obs))
+    assert Policy.load(str(tmp_path / "ckpts"), step=10).config == model.config
+    with pytest.raises(FileNotFoundError):
+        Policy.load(str(tmp_path / "ckpts"), step=15)
+    with pytest.raises(FileNotFoundError):
+        Policy.load(str(tmp_path / "nothing"))
+
+
+@pytest.mark.timeout(120)
+def test_policy_normalises_observations_and_unnormalises_actions(tmp_path):
+    model = SkillTransformer(ModelConfig(**TINY), rngs=nnx.Rngs(2))
+    stats = _stats()
+    policy = Policy(model, stats, {"state": "mean_std", "action": "mean_std"}, batch_size=2)
+    obs = _observations(3, 2)
+    outs = _rollout(policy, obs)
+    cache = reset_cache(model, init_cache(model.config, 2), np.ones(2, bool))
+    step = jax.jit(lambda c, o: cached_step(model, c, o))
+    mean, std = (np.asarray(stats["action"][k], np.float32) for k in ("mean", "std"))
+    s_mean, s_std = (np.asarray(stats["state"][k], np.float32) for k in ("mean", "std"))
+    for o, out in zip(obs, outs):
+        ref, cache = step(cache, {"state": (o["state"] - s_mean) / s_std})
+        expected = np.clip(np.asarray(ref["action"]) * std[:7] + mean[:7], -1, 1)
+        np.testing.assert_allclose(out["action"][:, :7], expected, atol=1e-5)
+        grip = np.where(np.asarray(ref["gripper_logits"]).argmax(-1) == 1, 1.0, -1.0)
+        np.testing.assert_array_equal(out["action"][:, 7], grip)
+        np.testing.assert_array_equal(out["skill"], np.asarray(ref["skill"]))
+        np.testing.assert_allclose(out["skill_probs"].sum(-1), 1.0, atol=1e-5)
+
+
+def test_save_policy_checkpoint_needs_state_and_action_stats(tmp_path):
+    model = SkillTransformer(ModelConfig(**TINY), rngs=nnx.Rngs(0))
+    with pytest.raises(ValueError, match="action"):
+        save_policy_checkpoint(str(tmp_path), model, None, {"state": _stats()["state"]})
