@@ -23,10 +23,9 @@ def pick_config(*overrides):
 
 
 @pytest.fixture(scope="module")
-def good_dataset(tmp_path_factory):
-    out = tmp_path_factory.mktemp("bad_input") / "pick"
-    generate_dataset(pick_config(), out=str(out), episodes=3, workers=1, progress=False)
-    return out
+def good_dataset(write_dataset):
+    import pathlib
+    return pathlib.Path(write_dataset("bad_input", pick_config(), 3))
 
 
 @pytest.fixture

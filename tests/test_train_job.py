@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 
 from train.config import load_config
-from train.generate_job import generate_dataset
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 TINY = ["task.name=pick", "data.val_fraction=0.25", "data.window=4", "data.batch_size=8",
@@ -27,10 +26,8 @@ def tiny_config(*overrides):
 
 
 @pytest.fixture(scope="module")
-def dataset(tmp_path_factory):
-    out = tmp_path_factory.mktemp("train_data") / "pick"
-    generate_dataset(tiny_config(), out=str(out), episodes=4, workers=1, progress=False)
-    return str(out)
+def dataset(write_dataset):
+    return write_dataset("train_data", tiny_config(), 4)
 
 
 def _train_losses(workdir) -> dict[int, float]:
