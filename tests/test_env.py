@@ -353,3 +353,16 @@ def test_invalid_constructor_arguments_raise(kwargs, match):
 def test_sim_package_exports():
     assert sim.RearrangeEnv is RearrangeEnv
     assert sim.make_env("pick").config.task == "pick"
+
+
+def test_close_task_starts_with_the_objects_inside_the_opened_drawer(make_env):
+    """Regression: opening the drawer at reset must carry what rests in it (train seed 186 used
+    to be unsampleable because the target was left floating and failed the settle check)."""
+    from sim import skills as S
+
+    env = make_env(task="close", split="train")
+    env.reset(options={"episode_seed": 186})
+    w = env.unwrapped.world
+    assert env.unwrapped.scene.task.source == "drawer"
+    assert S.is_open(w, "drawer")
+    assert S.inside(w, env.unwrapped.scene.task.target, "drawer")

@@ -1,4 +1,4 @@
-"""The `robot-skills` command line: expert, generate, train, bench, demo."""
+"""The `robot-skills` command line: expert, generate, train, eval, bench, demo."""
 
 from __future__ import annotations
 
@@ -131,6 +131,19 @@ def _cmd_train(args) -> int:
     return 0
 
 
+def _cmd_eval(args) -> int:
+    from train.eval_job import format_report, run_eval
+    try:
+        r = run_eval(args.workdir, task=args.task, episodes=args.episodes, split=args.split,
+                     policy=args.policy, envs=args.envs, videos=args.videos, start=args.start,
+                     checkpoint=args.checkpoint)
+    except FileNotFoundError as e:
+        print(f"robot-skills eval: {e}", file=sys.stderr)
+        return 2
+    print(format_report(r))
+    return 0
+
+
 def _cmd_demo(args) -> int:
     from train.demo import run_demo
     return run_demo(args.out, episodes=args.episodes)
@@ -184,6 +197,19 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--data", default=None, help="dataset directory (default: config data.dir)")
     t.add_argument("overrides", nargs="*", help="config overrides KEY=VALUE, e.g. train.steps=100")
     t.set_defaults(fn=_cmd_train)
+
+    v = sub.add_parser("eval", help="closed-loop evaluation of a checkpoint (or the expert)")
+    v.add_argument("--workdir", required=True, help="training workdir; writes eval_<task>_<split>/")
+    v.add_argument("--task", default="rearrange_hard")
+    v.add_argument("--episodes", type=int, default=100)
+    v.add_argument("--split", default="eval", choices=["train", "eval", "unseen"])
+    v.add_argument("--start", type=int, default=0, help="first episode index in the split")
+    v.add_argument("--policy", default="checkpoint", choices=["checkpoint", "expert"])
+    v.add_argument("--checkpoint", default=None,
+                   help="checkpoint dir (default: WORKDIR/best, else WORKDIR/checkpoints)")
+    v.add_argument("--envs", type=int, default=4, help="envs stepped together (batch size)")
+    v.add_argument("--videos", type=int, default=2, help="episodes recorded as mp4 + timeline")
+    v.set_defaults(fn=_cmd_eval)
 
     d = sub.add_parser("demo", help="the main job on the small default")
     d.add_argument("--out", default="runs/demo")

@@ -1,0 +1,117 @@
+"""Per-episode rows and the aggregate of an evaluation run (report.json / report.md content).
+
+Per-skill success is kept simple: a skill the expert asked for at least once in the episode
+(its label seen) succeeds when every stage of that kind the task has was reached
+(SKILL_STAGES: pick -> picked, open -> source_opened and goal_opened, ...). Skills with no
+stage in the task (navigate in rearrange tasks, reset_arm, stop) are not scored.
+"""
+
+from __future__ import annotations
+
+from robot_skills.metrics import summarise_episodes, wilson_interval
+from sim.skills import SKILL_NAMES
+
+SKILL_STAGES: dict[str, tuple[str, ...]] = {
+    "navigate": ("arrived",),
+    "pick": ("picked",),
+    "place": ("placed",),
+    "open": ("opened", "source_opened", "goal_opened"),
+    "close": ("closed", "goal_closed"),
+}
+
+
+def skill_success(expert_skills, stages: dict[str, bool]) -> dict[str, bool]:
+    """{skill name: reached} for each scored skill the expert labelled in the episode."""
+    out = {}
+    for s in sorted(set(expert_skills)):
+        if not 0 <= s < len(SKILL_NAMES):
+            continue
+        name = SKILL_NAMES[s]
+        have = [stages[k] for k in SKILL_STAGES.get(name, ()) if k in stages]
+        if have:
+            out[name] = all(have)
+    return out
+
+
+def episode_row(trace, predicts_skill: bool = True) -> dict:
+    """One report row. skill_accuracy: fraction of steps whose predicted skill equals the env's
+    expert label for the same state (None for the expert itself)."""
+    n = len(trace.expert_skills)
+    acc = None
+    if predicts_skill and n:
+        acc = sum(p == e for p, e in zip(trace.predicted_skills, trace.expert_skills)) / n
+    return {"seed": trace.seed, "success": trace.success, "length": trace.length,
+            "failure": trace.failure, "stages": trace.stages,
+            "skills": skill_success(trace.expert_skills, trace.stages),
+            "skill_accuracy": acc, "wall_time_s": round(trace.wall_time_s, 3)}
+
+
+def summarise(rows: list[dict], wall_time_s: float) -> dict:
+    """summarise_episodes (success with Wilson 95% CI, stages, failures, mean length) plus
+    per-skill success, skill accuracy (mean over episodes and over steps) and wall time."""
+    s = summarise_episodes(rows)
+    names = [n for n in SKILL_NAMES if any(n in r["skills"] for r in rows)]
+    s["skills"] = {}
+    for n in names:
+        have = [r["skills"][n] for r in rows if n in r["skills"]]
+        s["skills"][n] = {"rate": sum(have) / len(have), "ci95": wilson_interval(sum(have),
+                                                                                   len(have)),
+                          "n": len(have)}
+    accs = [(r["skill_accuracy"], r["length"]) for r in rows if r["skill_accuracy"] is not None]
+    s["skill_accuracy"] = sum(a for a, _ in accs) / len(accs) if accs else None
+    s["skill_accuracy_steps"] = (sum(a * n for a, n in accs) / sum(n for _, n in accs)
+                                 if accs and sum(n for _, n in accs) else None)
+    s["wall_time_s"] = round(wall_time_s, 2)
+    steps = sum(r["length"] for r in rows)
+    s["env_steps_per_s"] = round(steps / wall_time_s, 1) if wall_time_s > 0 else None
+    return s
+
+
+def _pct(x) -> str:
+    return "-" if x is None else f"{x:.3f}"
+
+
+def format_block(s: dict, title: str) -> str:
+    """The one aggregate block printed by `robot-skills eval`."""
+    lo, hi = s["ci95"]
+    lines = [title,
+             f"  success        {s['success_rate']:.3f} ({s['successes']}/{s['episodes']}, "
+             f"95% CI {lo:.3f}-{hi:.3f})",
+             f"  mean length    {s['mean_length']:.1f} steps",
+             f"  skill accuracy {_pct(s['skill_accuracy'])}",
+             f"  eval time      {s['wall_time_s']:.1f} s ({s['env_steps_per_s']} env steps/s)"]
+    for k, v in s["stages"].items():
+        lines.append(f"  stage {k:<14} {v['rate']:.3f} (n={v['n']})")
+    for k, v in s["skills"].items():
+        lines.append(f"  skill {k:<14} {v['rate']:.3f} (n={v['n']})")
+    if s["failures"]:
+        lines.append("  failures       " + ", ".join(f"{k} {v}" for k, v in s["failures"].items()))
+    return "\n".join(lines)
+
+
+def format_markdown(report: dict) -> str:
+    s = report["summary"]
+    lo, hi = s["ci95"]
+    out = [f"# Evaluation: {report['task']} / {report['split']} / policy {report['policy']}", "",
+           f"- episodes: {s['episodes']} (seeds {report['seeds'][0]}..{report['seeds'][-1]}), "
+           f"envs stepped together: {report['envs']}",
+           f"- success: **{s['success_rate']:.3f}** (95% CI {lo:.3f}-{hi:.3f})",
+           f"- mean episode length: {s['mean_length']:.1f} steps",
+           f"- skill accuracy vs expert labels: {_pct(s['skill_accuracy'])} (per episode), "
+           f"{_pct(s['skill_accuracy_steps'])} (per step)",
+           f"- eval wall time: {s['wall_time_s']:.1f} s", "",
+           "| stage | rate | 95% CI | n |", "|---|---|---|---|"]
+    for k, v in s["stages"].items():
+        out.append(f"| {k} | {v['rate']:.3f} | {v['ci95'][0]:.3f}-{v['ci95'][1]:.3f} | {v['n']} |")
+    out += ["", "| skill | rate | 95% CI | n |", "|---|---|---|---|"]
+    for k, v in s["skills"].items():
+        out.append(f"| {k} | {v['rate']:.3f} | {v['ci95'][0]:.3f}-{v['ci95'][1]:.3f} | {v['n']} |")
+    out += ["", "Failures: " + (", ".join(f"{k} {v}" for k, v in s["failures"].items())
+                                or "none"), ""]
+    if report.get("files"):
+        out += ["Files:", ""] + [f"- {k}: `{v}`" for k, v in report["files"].items()] + [""]
+    out += ["| seed | success | length | failure | skill accuracy |", "|---|---|---|---|---|"]
+    for r in report["episodes"]:
+        out.append(f"| {r['seed']} | {int(r['success'])} | {r['length']} | {r['failure'] or '-'} "
+                   f"| {_pct(r['skill_accuracy'])} |")
+    return "\n".join(out) + "\n"
