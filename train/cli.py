@@ -213,7 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("demo", help="the main job on the small default")
     d.add_argument("--out", default="runs/demo")
-    d.add_argument("--episodes", type=int, default=4)
+    d.add_argument("--episodes", type=int, default=10, help="evaluation episodes")
     d.set_defaults(fn=_cmd_demo)
     return p
 
