@@ -98,7 +98,7 @@ class RearrangeEnv(gym.Env):
         report = self.task.evaluate(self.world, 0)
         self._latched = dict(report.stages)
         self.plan = self.planner.step(self.world, report.held)
-        obs = self._obs(report.held)
+        obs = self._obs(report)
         return obs, self._info(report)
 
     def _load(self, episode_seed: int) -> None:
@@ -154,7 +154,7 @@ class RearrangeEnv(gym.Env):
         self._done = terminated or truncated
         if report.failure != "unstable_sim":
             self.plan = self.planner.step(w, report.held)
-        obs = self._obs(report.held)
+        obs = self._obs(report)
         return obs, reward, terminated, truncated, self._info(report)
 
     # ---------------------------------------------------------------- views
@@ -170,10 +170,10 @@ class RearrangeEnv(gym.Env):
         xy = r.to_world(local)
         return np.array([xy[0], xy[1], r.kind.surface_z])
 
-    def _obs(self, held):
-        if self.world.unstable() and self._last_obs is not None:
+    def _obs(self, report):
+        if report.failure == "unstable_sim" and self._last_obs is not None:
             return self._last_obs  # physics blew up: hand back the last finite observation
-        obs = {"state": self.observer.state(self.task, held, self.goal_world())}
+        obs = {"state": self.observer.state(self.task, report.held, self.goal_world())}
         obs.update(self.observer.images())
         self._last_obs = obs
         return obs

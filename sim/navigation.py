@@ -8,6 +8,11 @@ import math
 import numpy as np
 
 
+def wrap_angle(a: float) -> float:
+    """Angle in [-pi, pi)."""
+    return (a + math.pi) % (2 * math.pi) - math.pi
+
+
 class OccupancyGrid:
     """Boolean grid over the room (True = blocked for the base centre, already inflated)."""
 

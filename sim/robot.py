@@ -66,6 +66,8 @@ ACTION = ActionSpec()
 
 # Stowed arm: high enough to clear every surface while the base turns, gripper pointing down.
 STOW_QPOS = {"lift": 1.22, "shoulder_yaw": 0.0, "extend": 0.0, "wrist_yaw": 0.0, "wrist_pitch": np.pi / 2}
+STOW_Q = np.array([STOW_QPOS[j] for j in ARM_JOINTS])  # the same pose in ARM_JOINTS order; also
+# the carry pose (arm tucked, object held above every surface)
 
 
 def robot_xml(x: float, y: float, yaw: float) -> str:

@@ -17,6 +17,7 @@ class Episode:
     success: bool
     failure: str
     length: int
+    terminated: bool  # ended by success or failure (not by the time limit)
     stages: dict[str, bool]
     skills: list[int]  # expert skill label per step
     observations: list[dict] | None = None  # o_0 .. o_{T-1}
@@ -51,7 +52,7 @@ def run_expert_episode(env: RearrangeEnv, expert: Expert, episode_seed: int, rec
             break
     stages = {k[len("stage/"):]: bool(v) for k, v in info.items() if k.startswith("stage/")}
     return Episode(seed=episode_seed, success=bool(info["success"]), failure=info["failure"],
-                   length=info["step"], stages=stages, skills=skills,
+                   length=info["step"], terminated=bool(terminated), stages=stages, skills=skills,
                    observations=observations if record else None,
                    actions=actions if record else None, rewards=rewards if record else None,
                    frames=frames if render else None, calls=calls)

@@ -14,7 +14,7 @@ import math
 import numpy as np
 
 from sim import furniture as F
-from sim.navigation import OccupancyGrid
+from sim.navigation import OccupancyGrid, wrap_angle
 from sim.robot import BASE_RADIUS
 
 SPLITS = {"train": 0, "eval": 1_000_000, "unseen": 2_000_000}
@@ -88,7 +88,7 @@ class Receptacle:
         else:
             ly = float(np.clip(local_y, -k.width / 2 + 0.12, k.width / 2 - 0.12))
         x, y = self.to_world((k.depth / 2 + standoff, ly))
-        return float(x), float(y), _wrap(self.yaw + math.pi)
+        return float(x), float(y), wrap_angle(self.yaw + math.pi)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -154,10 +154,6 @@ class Scene:
     @property
     def split(self) -> str:
         return split_of(self.seed)
-
-
-def _wrap(a: float) -> float:
-    return (a + math.pi) % (2 * math.pi) - math.pi
 
 
 class InfeasibleScene(Exception):

@@ -9,7 +9,8 @@ import math
 
 import numpy as np
 
-from sim import furniture as F
+from sim.navigation import wrap_angle
+from sim.robot import STOW_Q
 
 
 class Skill(enum.IntEnum):
@@ -49,7 +50,7 @@ class SkillCall:
 def arrived(world, pose) -> bool:
     """navigate: base within tolerance of a work pose (x, y, yaw)."""
     x, y, yaw = world.base_pose()
-    dyaw = (yaw - pose[2] + math.pi) % (2 * math.pi) - math.pi
+    dyaw = wrap_angle(yaw - pose[2])
     return math.hypot(x - pose[0], y - pose[1]) <= NAV_POS_TOL and abs(dyaw) <= NAV_YAW_TOL
 
 
@@ -106,9 +107,8 @@ def skill_success(world, call: SkillCall, held: list[str], rest_z: float = 0.0,
     if call.skill == Skill.CLOSE:
         return is_closed(world, call.target)
     if call.skill == Skill.RESET_ARM:
-        from sim.robot import ARM_JOINTS, STOW_QPOS
-        return bool(np.allclose(world.arm_qpos(), [STOW_QPOS[j] for j in ARM_JOINTS], atol=0.05))
+        return bool(np.allclose(world.arm_qpos(), STOW_Q, atol=0.05))
     return True
 
 
-__all__ = ["Skill", "SKILL_NAMES", "NUM_SKILLS", "SkillCall", "skill_success", "F"]
+__all__ = ["Skill", "SKILL_NAMES", "NUM_SKILLS", "SkillCall", "skill_success"]

@@ -67,7 +67,7 @@ class World:
         mujoco.mj_resetData(m, d)
         x, y, yaw = self.scene.robot_start
         self.set_base_pose(x, y, yaw)
-        self.set_arm(np.array([R.STOW_QPOS[j] for j in R.ARM_JOINTS]), R.FINGER_RANGE[1])
+        self.set_arm(R.STOW_Q, R.FINGER_RANGE[1])
         for o in self.scene.objects:
             pos, oyaw = object_world_pose(self.scene, o)
             self.set_object_pose(o.name, pos, oyaw)

@@ -15,8 +15,6 @@ from sim.scene import Scene
 FAILURES = ("timeout", "dropped", "collision", "unstable_sim", "wrong_object")
 MAX_STEPS = {"navigate": 250, "pick": 120, "place": 120, "open": 150, "close": 150,
              "rearrange_easy": 600, "rearrange_hard": 1200}
-# Carry pose: arm tucked in, gripper down, high enough to clear every surface.
-CARRY_QPOS = np.array([1.22, 0.0, 0.0, 0.0, np.pi / 2])
 
 
 def check_task(task: str) -> str:
@@ -85,7 +83,7 @@ class RearrangeTask:
         self.was_held = self.name == "place"
 
     def _put_in_gripper(self, world, name: str) -> None:
-        world.set_arm(CARRY_QPOS, R.FINGER_RANGE[1])
+        world.set_arm(R.STOW_Q, R.FINGER_RANGE[1])
         mujoco.mj_forward(world.model, world.data)
         p = world.grasp_pos()
         yaw = world.base_pose()[2] + np.pi / 2  # the fingers close along the robot's y axis

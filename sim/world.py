@@ -4,7 +4,6 @@ obstacles, objects on free joints and the robot."""
 from __future__ import annotations
 
 import dataclasses
-import math
 
 import mujoco
 import numpy as np

@@ -8,6 +8,15 @@ import os
 import sys
 
 
+def _emit(result: dict, json_path: str | None) -> int:
+    """Prints a benchmark's JSON and writes it to `json_path` when given."""
+    from train.expert_job import write_json
+    print(json.dumps(result, indent=2))
+    if json_path:
+        write_json(json_path, result)
+    return 0
+
+
 def _cmd_expert(args) -> int:
     from train.expert_job import format_report, run_expert_report, write_json
     s = run_expert_report(args.task, args.episodes, args.split, workers=args.workers,
@@ -61,35 +70,23 @@ def _cmd_generate(args) -> int:
 
 def _cmd_bench_data(args) -> int:
     from train.bench_data import bench_data
-    from train.expert_job import write_json
     r = bench_data(args.config, args.overrides, gen_episodes=args.expert_episodes,
                    batches=args.batches)
-    print(json.dumps(r, indent=2))
-    if args.json:
-        write_json(args.json, r)
-    return 0
+    return _emit(r, args.json)
 
 
 def _cmd_bench_train(args) -> int:
     from train.bench_train import bench_train
     from train.config import load_config
-    from train.expert_job import write_json
     config = load_config(args.config, args.overrides)
     r = bench_train(config, data_dir=args.data)
-    print(json.dumps(r, indent=2))
-    if args.json:
-        write_json(args.json, r)
-    return 0
+    return _emit(r, args.json)
 
 
 def _cmd_bench_policy(args) -> int:
     from train.bench_policy import bench_policy
-    from train.expert_job import write_json
     r = bench_policy(args.size)
-    print(json.dumps(r, indent=2))
-    if args.json:
-        write_json(args.json, r)
-    return 0
+    return _emit(r, args.json)
 
 
 def _cmd_bench(args) -> int:
@@ -104,13 +101,7 @@ def _cmd_bench(args) -> int:
         return 2
     from train.bench import bench_sim
     r = bench_sim(task=args.task, seconds=args.seconds, expert_episodes=args.expert_episodes)
-    text = json.dumps(r, indent=2)
-    print(text)
-    if args.json:
-        os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
-        with open(args.json, "w") as f:
-            f.write(text)
-    return 0
+    return _emit(r, args.json)
 
 
 def _cmd_train(args) -> int:

@@ -20,7 +20,7 @@ from array_record.python import array_record_module
 
 from robot_skills.data.errors import DatasetError
 from robot_skills.data.features import DataSpec, EpisodeParser, check_features
-from robot_skills.data.normalization import FIELDS, STATS_FILE, load_stats
+from robot_skills.data.normalization import FIELDS, STATS_FILE
 from robot_skills.data.rlds_writer import INDEX_FILE, SPLIT
 
 

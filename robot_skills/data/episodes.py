@@ -60,5 +60,5 @@ def record_episode(env, expert, seed: int, noise_std: float) -> EpisodeRecord:
         action=np.stack(ep.actions).astype(np.float32),  # (T, A)
         reward=np.asarray(ep.rewards, np.float32),  # (T,)
         skill=np.asarray(ep.skills, np.int64),  # (T,)
-        terminated=bool(ep.success or ep.failure not in ("", "timeout")),
+        terminated=ep.terminated,
         metadata=metadata)

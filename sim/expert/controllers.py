@@ -15,12 +15,13 @@ import numpy as np
 from sim import furniture as F
 from sim import robot as R
 from sim.expert.ik import ArmIK, horizontal, top_down
-from sim.navigation import astar
+from sim.navigation import astar, wrap_angle
+from sim.scene import build_grid
 
 OPEN_F = R.FINGER_RANGE[1]
 CLOSED_F = 0.0
 PALM_CLEARANCE = 0.03  # grasp site to the top of the object, so the palm never lands on it
-CARRY = np.array([1.22, 0.0, 0.0, 0.0, math.pi / 2])
+CARRY = R.STOW_Q  # arm tucked, gripper down, above every surface
 
 
 @dataclasses.dataclass
@@ -31,10 +32,6 @@ class Command:
     yaw_rate: float = 0.0  # rad/s
 
 
-def _wrap(a):
-    return (a + math.pi) % (2 * math.pi) - math.pi
-
-
 class Skills:
     """Factory of controller generators for one episode (shares IK and the nav grid)."""
 
@@ -43,7 +40,6 @@ class Skills:
         self.world = env.world
         self.scene = env.scene
         self.ik = ArmIK(self.world)
-        from sim.scene import build_grid
         sc = self.scene
         self.grid = build_grid(sc.width, sc.depth, sc.walls, sc.receptacles, sc.obstacles)
 
@@ -134,7 +130,7 @@ class Skills:
                 dist = math.hypot(dx, dy)
                 if dist < (0.015 if final else 0.12):
                     break
-                err = _wrap(math.atan2(dy, dx) - yaw)
+                err = wrap_angle(math.atan2(dy, dx) - yaw)
                 if abs(err) > 0.3:
                     fwd, rate = 0.0, float(np.clip(3.0 * err, -1.4, 1.4))
                 else:
@@ -142,7 +138,7 @@ class Skills:
                     fwd, rate = speed * math.cos(err), float(np.clip(3.0 * err, -1.4, 1.4))
                 yield Command(CARRY.copy(), finger, fwd, rate)
         for _ in range(60):
-            err = _wrap(pose[2] - w.base_pose()[2])
+            err = wrap_angle(pose[2] - w.base_pose()[2])
             if abs(err) < 0.02:
                 break
             yield Command(CARRY.copy(), finger, 0.0, float(np.clip(3.0 * err, -1.2, 1.2)))
@@ -175,7 +171,7 @@ class Skills:
             sym = math.pi / 2 if kind.shape == "cube" else math.pi
             want = oyaw + math.pi / 2  # fingers close across the short side
             lateral = base_yaw + math.pi / 2
-            k = round(_wrap(lateral - want) / sym)
+            k = round(wrap_angle(lateral - want) / sym)
             fyaw = want + k * sym
         else:
             fyaw = math.atan2(p[1] - w.base_pose()[1], p[0] - w.base_pose()[0]) + math.pi / 2

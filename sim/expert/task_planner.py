@@ -11,6 +11,7 @@ import math
 import numpy as np
 
 from sim import skills as S
+from sim.navigation import wrap_angle
 from sim.skills import Skill, SkillCall
 
 ARRIVE_POS, ARRIVE_YAW = 0.04, 0.06  # tight: to be counted as arrived
@@ -25,7 +26,7 @@ class PlanStep:
 
 
 def _near(base, pose, pos_tol, yaw_tol) -> bool:
-    dyaw = (base[2] - pose[2] + math.pi) % (2 * math.pi) - math.pi
+    dyaw = wrap_angle(base[2] - pose[2])
     return math.hypot(base[0] - pose[0], base[1] - pose[1]) <= pos_tol and abs(dyaw) <= yaw_tol
 
 
