@@ -1,4 +1,10 @@
-"""Occupancy grid of a scene and grid A* for the base (used by scene checks and the expert)."""
+"""Occupancy grid of a scene, its clearance map, grid A* for the base (scene checks, the expert)
+and geodesic fields (the route observation: where the map's shortest safe path goes next).
+
+Paths prefer clearance: a step into a cell closer than `CLEARANCE_REACH` to the (already
+inflated) blocked region costs up to `1 + CLEARANCE_WEIGHT` times more, so demonstrations keep
+their distance from furniture and obstacles wherever the room allows and tight passages are
+still used when they are the only way. Reachability (which cells connect) is unchanged."""
 
 from __future__ import annotations
 
@@ -73,14 +79,49 @@ class OccupancyGrid:
         return seen
 
 
+CLEARANCE_REACH = 0.30  # m beyond the inflated margin where the clearance penalty fades out
+CLEARANCE_WEIGHT = 3.0  # extra step cost next to the margin (x the step length)
+
+
+def clearance_map(grid: OccupancyGrid, reach: float = CLEARANCE_REACH) -> np.ndarray:
+    """(nx, ny) distance in metres from each cell to the nearest blocked cell, capped at
+    `reach` (0 on blocked cells). Exact Euclidean within the cap (one shift per offset)."""
+    out = np.full(grid.blocked.shape, reach, dtype=np.float64)
+    r = int(math.ceil(reach / grid.res))
+    b = grid.blocked
+    nx, ny = b.shape
+    for di in range(-r, r + 1):
+        for dj in range(-r, r + 1):
+            d = math.hypot(di, dj) * grid.res
+            if d == 0.0 or d >= reach:
+                continue
+            shifted = np.zeros_like(b)  # shifted[i, j] = b[i + di, j + dj]
+            shifted[max(0, -di):nx - max(0, di), max(0, -dj):ny - max(0, dj)] = \
+                b[max(0, di):nx - max(0, -di), max(0, dj):ny - max(0, -dj)]
+            np.minimum(out, np.where(shifted, d, reach), out=out)
+    out[b] = 0.0
+    return out
+
+
+def step_penalty(clearance: np.ndarray | None) -> np.ndarray | None:
+    """Per-cell cost multiplier of entering a cell (1 far from obstacles)."""
+    if clearance is None:
+        return None
+    reach = CLEARANCE_REACH
+    return 1.0 + CLEARANCE_WEIGHT * (1.0 - np.minimum(clearance, reach) / reach)
+
+
 _MOVES = [(1, 0, 1.0), (-1, 0, 1.0), (0, 1, 1.0), (0, -1, 1.0),
           (1, 1, math.sqrt(2)), (1, -1, math.sqrt(2)), (-1, 1, math.sqrt(2)), (-1, -1, math.sqrt(2))]
 
 
-def astar(grid: OccupancyGrid, start_xy, goal_xy) -> list[np.ndarray] | None:
+def astar(grid: OccupancyGrid, start_xy, goal_xy, clearance: np.ndarray | None = None
+          ) -> list[np.ndarray] | None:
     """8-connected A* from start to goal; returns a shortcut-smoothed list of waypoints
     (world xy, ending exactly at goal) or None when the goal is unreachable. A start cell that
-    is blocked (the base brushing an inflated margin) is allowed to leave."""
+    is blocked (the base brushing an inflated margin) is allowed to leave. With `clearance`
+    (clearance_map) steps near obstacles cost more and shortcuts keep their distance."""
+    penalty = step_penalty(clearance)
     start, goal = grid.cell(start_xy), grid.cell(goal_xy)
     if grid.blocked[goal]:
         return None
@@ -96,7 +137,7 @@ def astar(grid: OccupancyGrid, start_xy, goal_xy) -> list[np.ndarray] | None:
             nxt = (cur[0] + di, cur[1] + dj)
             if not (0 <= nxt[0] < grid.nx and 0 <= nxt[1] < grid.ny) or grid.blocked[nxt]:
                 continue
-            nc = cost[cur] + w
+            nc = cost[cur] + (w if penalty is None else w * penalty[nxt])
             if nc < cost.get(nxt, math.inf):
                 cost[nxt] = nc
                 came[nxt] = cur
@@ -113,16 +154,105 @@ def astar(grid: OccupancyGrid, start_xy, goal_xy) -> list[np.ndarray] | None:
     cells.reverse()
     pts = [np.asarray(start_xy, dtype=float)] + [grid.point(c) for c in cells[1:-1]]
     pts.append(np.asarray(goal_xy, dtype=float))
-    return _shortcut(grid, pts)
+    return _shortcut(grid, pts, clearance)
 
 
-def _shortcut(grid: OccupancyGrid, pts: list[np.ndarray]) -> list[np.ndarray]:
+def _line_ok(grid: OccupancyGrid, a, b, clearance: np.ndarray | None) -> bool:
+    """Free segment; with `clearance`, every point keeps min(reach, the clearance of the nearer
+    end plus the distance to it): tight only where an end itself is tight."""
+    if clearance is None:
+        return grid.line_free(a, b)
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    length = float(np.linalg.norm(b - a))
+    n = max(2, int(length / (grid.res * 0.5)) + 1)
+    reach = CLEARANCE_REACH
+    ca, cb = clearance[grid.cell(a)], clearance[grid.cell(b)]
+    for t in np.linspace(0.0, 1.0, n):
+        c = grid.cell(a + t * (b - a))
+        if grid.blocked[c]:
+            return False
+        need = min(reach, ca + t * length, cb + (1.0 - t) * length) - 1e-9
+        if clearance[c] < need:
+            return False
+    return True
+
+
+def _shortcut(grid: OccupancyGrid, pts: list[np.ndarray], clearance: np.ndarray | None = None
+              ) -> list[np.ndarray]:
     out = [pts[0]]
     i = 0
     while i < len(pts) - 1:
         j = len(pts) - 1
-        while j > i + 1 and not grid.line_free(pts[i], pts[j]):
+        while j > i + 1 and not _line_ok(grid, pts[i], pts[j], clearance):
             j -= 1
         out.append(pts[j])
         i = j
     return out
+
+
+class GeodesicField:
+    """Clearance-weighted path cost (metres) from every cell to one goal (Dijkstra over the
+    8-connected grid, run once); `lookahead` follows the field downhill from any position."""
+
+    def __init__(self, grid: OccupancyGrid, goal_xy, clearance: np.ndarray | None = None):
+        self.grid = grid
+        self.goal = np.asarray(goal_xy, dtype=float)[:2]
+        penalty = step_penalty(clearance)
+        cost = np.full(grid.blocked.shape, math.inf)
+        g = grid.cell(self.goal)
+        cost[g] = 0.0
+        heap = [(0.0, g)]
+        blocked, nx, ny, res = grid.blocked, grid.nx, grid.ny, grid.res
+        while heap:
+            c, cur = heapq.heappop(heap)
+            if c > cost[cur]:
+                continue
+            # Reverse search: moving cur -> nxt costs what the base pays entering cur from nxt.
+            enter = res * (1.0 if penalty is None else penalty[cur])
+            for di, dj, w in _MOVES:
+                nxt = (cur[0] + di, cur[1] + dj)
+                if not (0 <= nxt[0] < nx and 0 <= nxt[1] < ny) or blocked[nxt]:
+                    continue
+                nc = c + w * enter
+                if nc < cost[nxt]:
+                    cost[nxt] = nc
+                    heapq.heappush(heap, (nc, nxt))
+        self.cost = cost
+
+    def _entry_cell(self, xy) -> tuple[int, int] | None:
+        """The cell at xy, or when it is blocked/unreached (the base brushing a margin) the
+        nearest reached cell within 0.3 m."""
+        c = self.grid.cell(xy)
+        if np.isfinite(self.cost[c]):
+            return c
+        r = int(round(0.3 / self.grid.res))
+        best, best_d = None, math.inf
+        for di in range(-r, r + 1):
+            for dj in range(-r, r + 1):
+                n = (c[0] + di, c[1] + dj)
+                if 0 <= n[0] < self.grid.nx and 0 <= n[1] < self.grid.ny \
+                        and np.isfinite(self.cost[n]) and math.hypot(di, dj) < best_d:
+                    best, best_d = n, math.hypot(di, dj)
+        return best
+
+    def lookahead(self, xy, distance: float) -> tuple[np.ndarray, float]:
+        """(point `distance` metres further along the best path from xy, or the goal if it is
+        nearer; path cost from xy to the goal). (goal, inf) when xy cannot reach the goal."""
+        c = self._entry_cell(xy)
+        if c is None:
+            return self.goal.copy(), math.inf
+        total = float(self.cost[c]) + math.hypot(*(self.grid.point(c) - np.asarray(xy)[:2]))
+        walked = 0.0
+        while walked < distance and self.cost[c] > 0.0:
+            best, best_w = None, 0.0
+            for di, dj, w in _MOVES:
+                n = (c[0] + di, c[1] + dj)
+                if 0 <= n[0] < self.grid.nx and 0 <= n[1] < self.grid.ny \
+                        and self.cost[n] < (self.cost[best] if best else self.cost[c]):
+                    best, best_w = n, w
+            if best is None:
+                break
+            c = best
+            walked += best_w * self.grid.res
+        point = self.goal.copy() if self.cost[c] == 0.0 else self.grid.point(c)
+        return point, total

@@ -9,11 +9,15 @@ import mujoco
 import numpy as np
 
 from sim import furniture as F
+from sim.navigation import GeodesicField, clearance_map
+from sim.scene import build_grid
 from sim.state import ROBOT_GEOM_GROUP
 
 LIDAR_RAYS = 16
 LIDAR_HEIGHTS = (0.30, 0.66)  # one ring under table tops, one above crates
 LIDAR_RANGE = 4.0
+ROUTE_LOOKAHEAD = 0.6  # m along the map's path to the next route point
+ROUTE_MAX_LENGTH = 12.0  # m; the path length feature saturates here (unreachable = this)
 
 # (name, size) in order; `state_slices()` turns this into index ranges.
 STATE_LAYOUT: tuple[tuple[str, int], ...] = (
@@ -27,6 +31,12 @@ STATE_LAYOUT: tuple[tuple[str, int], ...] = (
     ("source_handle", 3),  # handle of the source container in the base frame (0 if none)
     ("goal_handle", 3),  # handle of the goal container (0 if none)
     ("articulation", 2),  # open fraction of source / goal container
+    # Route to the pose for picking the target (where it started) / for placing at the goal:
+    # base-frame (x, y) of the point ROUTE_LOOKAHEAD along the map's best path (the static
+    # occupancy map a mapped robot has, clearance-weighted as the expert's planner), that path's
+    # length, and the pose's heading relative to the base (cos, sin). No expert plan is read.
+    ("target_route", 5),
+    ("goal_route", 5),
     ("task_flags", 3),  # source is a container, goal is a container, goal must end closed
     ("lidar", LIDAR_RAYS * len(LIDAR_HEIGHTS)),  # ranges in metres, capped at LIDAR_RANGE
 )
@@ -41,14 +51,54 @@ def state_slices() -> dict[str, slice]:
     return out
 
 
+class Routes:
+    """The two route fields of one episode (built once per scene: ~30 ms each)."""
+
+    def __init__(self, scene):
+        t = scene.task
+        grid = build_grid(scene.width, scene.depth, scene.walls, scene.receptacles,
+                          scene.obstacles)
+        clearance = clearance_map(grid)
+        self.grid, self.clearance = grid, clearance  # the expert plans on the same map
+        obj = next((o for o in scene.objects if o.name == t.target), None)
+        poses = []
+        if obj is not None:
+            poses.append(scene.receptacle(obj.receptacle).work_pose(obj.local[1]))
+        else:
+            poses.append(None)
+        if t.task == "navigate":
+            poses.append(scene.receptacle(t.nav_target).work_pose(0.0))
+        else:
+            poses.append(scene.receptacle(t.goal).work_pose(t.goal_local[1]))
+        self.poses = poses
+        self.fields = [None if p is None else GeodesicField(grid, p[:2], clearance) for p in poses]
+
+    def features(self, base_pose) -> np.ndarray:
+        """(2, 5): per route, base-frame lookahead point, path length, heading (cos, sin)."""
+        x, y, yaw = base_pose
+        c, s = math.cos(yaw), math.sin(yaw)
+        out = np.zeros((2, 5))
+        for k, (pose, field) in enumerate(zip(self.poses, self.fields)):
+            if field is None:
+                continue
+            point, length = field.lookahead((x, y), ROUTE_LOOKAHEAD)
+            dx, dy = point[0] - x, point[1] - y
+            dyaw = pose[2] - yaw
+            out[k] = (c * dx + s * dy, -s * dx + c * dy, min(length, ROUTE_MAX_LENGTH),
+                      math.cos(dyaw), math.sin(dyaw))
+        return out
+
+
 class Observer:
     """Builds observations for one World; holds the ray buffers and the camera renderer."""
 
-    def __init__(self, world, cameras: tuple[str, ...] = (), camera_size: int = 64):
+    def __init__(self, world, cameras: tuple[str, ...] = (), camera_size: int = 64,
+                 routes: Routes | None = None):
         for c in cameras:
             if c not in ("depth", "rgb"):
                 raise ValueError(f"unknown camera stream {c!r}; use 'depth' and/or 'rgb'")
         self.world = world
+        self.routes = Routes(world.scene) if routes is None else routes
         self.cameras = tuple(cameras)
         self.camera_size = camera_size
         ang = np.arange(LIDAR_RAYS) * (2 * math.pi / LIDAR_RAYS)
@@ -100,6 +150,8 @@ class Observer:
             s[sl["goal_handle"]] = w.to_base(w.handle_pos(t.goal))
             s[sl["articulation"].start + 1] = w.open_fraction(t.goal)
         s[sl["task_flags"]] = [float(src_c), float(goal_c), float(t.goal_closed)]
+        route = self.routes.features(w.base_pose())
+        s[sl["target_route"]], s[sl["goal_route"]] = route[0], route[1]
         s[sl["lidar"]] = self.lidar()
         s = np.nan_to_num(s, nan=0.0, posinf=1e3, neginf=-1e3)
         return np.clip(s, -1e3, 1e3).astype(np.float32)

@@ -115,15 +115,17 @@ def test_spaces():
 
 
 # ------------------------------------------------------------------ state vector
-def test_state_layout_is_the_documented_61_vector():
+def test_state_layout_is_the_documented_71_vector():
     sizes = dict(STATE_LAYOUT)
     assert list(sizes) == ["arm_qpos", "gripper_opening", "is_holding", "base_velocity",
                            "grasp_pos", "target_pos", "goal_pos", "source_handle",
-                           "goal_handle", "articulation", "task_flags", "lidar"]
+                           "goal_handle", "articulation", "target_route", "goal_route",
+                           "task_flags", "lidar"]
     assert sizes == {"arm_qpos": 5, "gripper_opening": 1, "is_holding": 1, "base_velocity": 2,
                      "grasp_pos": 3, "target_pos": 3, "goal_pos": 3, "source_handle": 3,
-                     "goal_handle": 3, "articulation": 2, "task_flags": 3, "lidar": 32}
-    assert STATE_DIM == sum(sizes.values()) == 61
+                     "goal_handle": 3, "articulation": 2, "target_route": 5, "goal_route": 5,
+                     "task_flags": 3, "lidar": 32}
+    assert STATE_DIM == sum(sizes.values()) == 71
     # The slices tile [0, STATE_DIM) in layout order.
     cover = np.zeros(STATE_DIM, dtype=int)
     end = 0
@@ -157,6 +159,37 @@ def test_reset_state_is_finite_and_has_the_documented_length(make_env, task):
     # The robot-frame target position matches the privileged world state.
     np.testing.assert_allclose(s[SL["target_pos"]],
                                env.world.to_base(env.world.object_pos(t.target)), atol=1e-5)
+    # Routes: the route point is at most one lookahead (+ a cell) away, the path is at least
+    # as long as the straight line to its pose, and the pose heading is a unit vector.
+    x, y, _ = env.world.base_pose()
+    for name, pose in zip(("target_route", "goal_route"), env.observer.routes.poses):
+        r = s[SL[name]]
+        assert np.hypot(r[0], r[1]) <= 0.6 + 0.08
+        assert r[2] >= min(np.hypot(pose[0] - x, pose[1] - y) - 0.05, 12.0)
+        assert np.hypot(r[3], r[4]) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_route_points_the_way_the_expert_drives(make_env):
+    """While the expert drives forward (to the pick pose, then holding the object to the place
+    pose), the route point to that pose is ahead of the robot."""
+    from sim.expert import Expert
+    env = make_env(task="rearrange_easy")
+    agree = total = 0
+    for seed in range(2):
+        obs, info = env.reset(seed=seed)
+        expert = Expert()
+        expert.reset(env)
+        for _ in range(300):
+            _, a = expert.act(env)
+            if info["expert_skill_name"] == "navigate" and a[0] > 0.3:
+                held = obs["state"][SL["is_holding"]][0] > 0.5
+                r = obs["state"][SL["goal_route" if held else "target_route"]]
+                total += 1
+                agree += abs(np.arctan2(r[1], r[0])) < 0.5
+            obs, _, term, trunc, info = env.step(a)
+            if term or trunc:
+                break
+    assert total > 20 and agree / total > 0.7
 
 
 def test_state_reflects_the_hard_task_start(make_env):

@@ -7,7 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from sim.navigation import OccupancyGrid, astar
+from sim.navigation import (CLEARANCE_REACH, GeodesicField, OccupancyGrid, astar,
+                            clearance_map)
 
 START, GOAL = (1.0, 1.0), (3.0, 1.0)
 
@@ -125,3 +126,63 @@ def test_reachable_flood_fill_respects_walls():
     assert not (reach & g.blocked).any()
     g.blocked[g.cell((1.0, 1.0))] = True
     assert not g.reachable((1.0, 1.0)).any()  # a blocked start reaches nothing
+
+
+# ------------------------------------------------------------------ clearance and routes
+def pillar_grid() -> OccupancyGrid:
+    """A 4 m x 4 m room (border blocked) with a 0.3 m pillar half-way between START and GOAL."""
+    g = OccupancyGrid(4.0, 4.0)
+    g.block_disc((2.0, 1.0), 0.3)
+    g.blocked[:, 0] = g.blocked[:, -1] = g.blocked[0, :] = g.blocked[-1, :] = True
+    return g
+
+
+def test_clearance_map_is_the_capped_euclidean_distance_to_blocked_cells():
+    g = pillar_grid()
+    c = clearance_map(g)
+    blocked = np.argwhere(g.blocked)
+    rng = np.random.default_rng(0)
+    for i, j in rng.choice(np.argwhere(~g.blocked), 60, replace=False):
+        brute = np.min(np.hypot(blocked[:, 0] - i, blocked[:, 1] - j)) * g.res
+        assert c[i, j] == pytest.approx(min(brute, CLEARANCE_REACH))
+    assert (c[g.blocked] == 0).all()
+
+
+def min_clearance(g, path) -> float:
+    """Smallest distance (m) from any point of the polyline to a blocked cell."""
+    blocked = np.argwhere(g.blocked) * g.res
+    pts = np.concatenate([np.linspace(a, b, 40) for a, b in zip(path[:-1], path[1:])])
+    return float(np.min(np.linalg.norm(pts[:, None] - blocked[None], axis=-1)))
+
+
+def test_clearance_weighted_astar_keeps_its_distance_from_obstacles():
+    g = pillar_grid()
+    plain = astar(g, START, GOAL)
+    safe = astar(g, START, GOAL, clearance_map(g))
+    assert plain is not None and safe is not None
+    assert min_clearance(g, plain) < 0.1  # the shortest path grazes the pillar's margin
+    assert min_clearance(g, safe) > 0.2
+    assert path_length(safe) < 1.5 * path_length(plain)  # a detour, not a tour of the room
+
+
+def test_geodesic_lookahead_leads_to_the_goal_around_walls():
+    g = wall_grid()
+    field = GeodesicField(g, GOAL, clearance_map(g))
+    pos = np.array(START)
+    _, length = field.lookahead(pos, 0.6)
+    assert length > 2 * math.dist(START, GOAL)  # around the wall's end, not through it
+    for _ in range(40):
+        nxt, _ = field.lookahead(pos, 0.6)
+        assert g.line_free(pos, nxt)  # every route point is in line of sight, never in the wall
+        assert np.linalg.norm(nxt - pos) <= 0.6 + math.sqrt(2) * g.res  # at most one cell over
+        pos = nxt
+        if np.allclose(pos, GOAL):
+            break
+    assert np.allclose(pos, GOAL)
+    assert field.lookahead(GOAL, 0.6)[1] == pytest.approx(0.0)
+
+
+def test_geodesic_field_of_an_enclosed_goal_reports_unreachable():
+    field = GeodesicField(boxed_goal_grid(), (3.0, 3.0))
+    point, length = field.lookahead((1.0, 1.0), 0.6)
+    assert math.isinf(length) and np.allclose(point, (3.0, 3.0))

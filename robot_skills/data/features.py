@@ -90,7 +90,7 @@ def rlds_features(spec: DataSpec) -> tfds.features.FeaturesDict:
 
 
 def feature_leaves(feature, prefix: str = "") -> dict[str, str]:
-    """{"steps/observation/state": "Tensor(shape=(61,), dtype=float32)", ...} of a feature tree."""
+    """{"steps/observation/state": "Tensor(shape=(71,), dtype=float32)", ...} of a feature tree."""
     if isinstance(feature, tfds.features.Dataset):
         return feature_leaves(feature.feature, prefix)
     if isinstance(feature, tfds.features.FeaturesDict):

@@ -16,7 +16,6 @@ from sim import furniture as F
 from sim import robot as R
 from sim.expert.ik import ArmIK, horizontal, top_down
 from sim.navigation import astar, wrap_angle
-from sim.scene import build_grid
 
 OPEN_F = R.FINGER_RANGE[1]
 CLOSED_F = 0.0
@@ -40,8 +39,8 @@ class Skills:
         self.world = env.world
         self.scene = env.scene
         self.ik = ArmIK(self.world)
-        sc = self.scene
-        self.grid = build_grid(sc.width, sc.depth, sc.walls, sc.receptacles, sc.obstacles)
+        routes = env.observer.routes  # the map the route observation is computed on
+        self.grid, self.clearance = routes.grid, routes.clearance
 
     # ------------------------------------------------------------ primitives
     def hold(self, finger=None):
@@ -117,7 +116,7 @@ class Skills:
         yield from self.tuck(carrying)
         finger = CLOSED_F if carrying else OPEN_F
         w = self.world
-        path = astar(self.grid, w.base_pose()[:2], pose[:2])
+        path = astar(self.grid, w.base_pose()[:2], pose[:2], self.clearance)
         if path is None:  # e.g. pushed into an inflated margin: back up a little and retry
             for _ in range(5):
                 yield Command(CARRY.copy(), finger, -0.2, 0.0)
