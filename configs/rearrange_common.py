@@ -2,14 +2,22 @@
 
 `configs/rearrange_easy.py` and `configs/rearrange_hard.py` call `rearrange_config`; later stages
 add `model` and `train` sections next to these. Variants are comma-separated tokens:
-"small" (the `make demo` size), "depth" / "rgb" (head-camera streams in the observation).
+"small" (the `make demo` size), "depth" / "rgb" (head-camera streams in the observation), and
+the baselines of `robot-skills compare`, which change only model flags (same dataset directory,
+same training budget): "flat_bc" (no skill head, no skill conditioning) and "skill_nocond"
+(skill head, action not conditioned on the skill).
 """
 
 from __future__ import annotations
 
 import ml_collections
 
-VARIANTS = ("small", "depth", "rgb")
+# Baseline tokens -> ModelConfig flags. They never change data.dir or the train section.
+MODEL_VARIANTS = {
+    "flat_bc": {"skill_head": False, "skill_conditioning": False},
+    "skill_nocond": {"skill_head": True, "skill_conditioning": False},
+}
+VARIANTS = ("small", "depth", "rgb") + tuple(MODEL_VARIANTS)
 
 
 def parse_variant(variant: str) -> set[str]:
@@ -18,6 +26,9 @@ def parse_variant(variant: str) -> set[str]:
     if unknown:
         raise ValueError(f"unknown config variant(s) {unknown}; valid variants: "
                          f"{', '.join(VARIANTS)} (combine with commas, e.g. 'small,depth')")
+    models = sorted(tokens & set(MODEL_VARIANTS))
+    if len(models) > 1:
+        raise ValueError(f"config variants {models} exclude each other: pick one model variant")
     return tokens
 
 
@@ -32,7 +43,7 @@ def rearrange_config(task: str, variant: str, episodes: int, small_episodes: int
     c.env.camera_size = 64  # pixels (square)
 
     d = c.data = ml_collections.ConfigDict()
-    suffix = "".join(f"_{t}" for t in sorted(tokens))
+    suffix = "".join(f"_{t}" for t in sorted(tokens - set(MODEL_VARIANTS)))  # same data
     d.dir = f"runs/data/{task}{suffix}"  # dataset directory: `generate --out` default
     # Generation (`robot-skills generate`).
     d.split = "train"  # seed split the episodes come from
@@ -56,6 +67,8 @@ def rearrange_config(task: str, variant: str, episodes: int, small_episodes: int
     from robot_skills.model.config import model_section
     c.model = model_section("small" if "small" in tokens else "default", c.env.cameras)
     c.model.context = d.window
+    for t in tokens & set(MODEL_VARIANTS):
+        c.model.update(MODEL_VARIANTS[t])
     c.train = train_section(tokens)
     return c
 

@@ -17,6 +17,14 @@ or a closed container (50/50).
       --episodes 10`, also step 3 of `make demo`): 0/10 successes (9 collisions while navigating,
       1 timeout; skill accuracy vs the expert's labels 0.82) -- 16 demonstrations are too few.
 
+  robot-skills compare --config configs/rearrange_hard.py:small --workdir runs/cmp
+      The small dataset once, then the Skill Transformer, flat_bc and skill_nocond (same data,
+      600 steps each), each evaluated on 10 eval + 10 unseen episodes: 776 s on the 2-core CPU
+      machine while other jobs shared it (load ~8), dataset generation included. 0/10 for all
+      three on both splits; val action loss 0.071 / 0.084 / 0.100, closed-loop skill accuracy
+      (eval) 0.82 / n/a / 0.87 (docs/results/compare_hard_small.md). Too little data to rank
+      the variants.
+
   robot-skills train --config configs/rearrange_hard.py --workdir runs/train_hard
       6,000 steps of the 0.98M-parameter model: not run yet (needs the 1,000-episode dataset);
       ~133 samples/s measured by `robot-skills bench train` -> ~48 min on 2 cores.
@@ -29,5 +37,6 @@ from configs.rearrange_common import rearrange_config
 
 
 def get_config(variant: str = ""):
-    """variant: comma-separated "small", "depth", "rgb" (see configs/rearrange_common.py)."""
+    """variant: comma-separated "small", "depth", "rgb", and one of the baselines "flat_bc",
+    "skill_nocond" (see configs/rearrange_common.py)."""
     return rearrange_config("rearrange_hard", variant, episodes=1000, small_episodes=16)

@@ -25,6 +25,23 @@ def test_variants_combine_with_commas():
     assert c.data.dir != load_config(HARD).data.dir  # a variant never overwrites the default data
 
 
+@pytest.mark.parametrize("model", ["flat_bc", "skill_nocond"])
+def test_baseline_variants_change_only_the_model_flags(model):
+    """Same data, same training budget: a baseline token sets model flags and nothing else."""
+    base = load_config(HARD + ":small").to_dict()
+    c = load_config(HARD + f":small,{model}").to_dict()
+    assert c["data"] == base["data"] and c["train"] == base["train"] and c["env"] == base["env"]
+    flags = {"flat_bc": (False, False), "skill_nocond": (True, False)}[model]
+    assert (c["model"]["skill_head"], c["model"]["skill_conditioning"]) == flags
+    assert {k: v for k, v in c["model"].items() if k not in ("skill_head", "skill_conditioning")} \
+        == {k: v for k, v in base["model"].items() if k not in ("skill_head", "skill_conditioning")}
+
+
+def test_two_baseline_variants_are_an_error():
+    with pytest.raises(ConfigError, match="exclude each other"):
+        load_config(HARD + ":small,flat_bc,skill_nocond")
+
+
 def test_overrides_are_typed():
     c = load_config(HARD, ["data.episodes=10", "data.noise_std=0", "--config.data.keep_failed=true",
                            "config.env.cameras=depth,rgb", "data.normalization.action=bounds",

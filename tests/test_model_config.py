@@ -22,6 +22,7 @@ def test_model_section_builds_the_named_size(size):
 
 def test_config_round_trips_through_json():
     config = ModelConfig(d_model=64, num_heads=4, num_tasks=5, image_keys=("rgb",),
+                         skill_conditioning=False,
                          loss=LossConfig(skill_loss="focal", gripper_weight=2.0))
     again = ModelConfig.from_config(json.loads(json.dumps(config.to_dict())))
     assert again == config
@@ -42,6 +43,7 @@ def test_overrides_in_the_section_are_applied():
     ({"dtype": "float16"}, "dtype"),
     ({"image_keys": ["lidar"]}, "lidar"),
     ({"loss": {"skill_loss": "hinge"}}, "hinge"),
+    ({"skill_head": False}, "skill_conditioning=True needs skill_head=True"),
 ])
 def test_invalid_sections_are_rejected_with_the_key_named(bad, match):
     with pytest.raises(ValueError, match=match):

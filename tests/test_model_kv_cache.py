@@ -14,6 +14,9 @@ from robot_skills.model import (ModelConfig, SkillTransformer, cached_step, init
 
 TINY = dict(d_model=32, num_layers=2, num_heads=2, mlp_dim=64, state_hidden=32, context=5)
 B = 2
+# The baselines keep the token layout, so the cache must agree with the full pass for them too.
+BASELINES = {"skill_transformer": {}, "skill_nocond": {"skill_conditioning": False},
+             "flat_bc": {"skill_head": False, "skill_conditioning": False}}
 
 
 def _setup(config, T, seed=0):
@@ -47,8 +50,9 @@ def _assert_step_equal(out, full, t, atol):
 
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("extra", [{}, {"num_tasks": 2, "image_keys": ("depth",),
-                                        "image_size": 16, "cnn_channels": (4,)}],
-                         ids=["state", "task+depth"])
+                                        "image_size": 16, "cnn_channels": (4,)},
+                                   BASELINES["skill_nocond"], BASELINES["flat_bc"]],
+                         ids=["state", "task+depth", "skill_nocond", "flat_bc"])
 def test_cached_steps_equal_the_full_window(extra):
     config = ModelConfig(**TINY, **extra)
     _assert_teacher_forced_steps_equal_full_window(config, T=config.context, seed=0)
@@ -72,8 +76,9 @@ def _assert_teacher_forced_steps_equal_full_window(config, T, seed):
 
 
 @pytest.mark.timeout(120)
-def test_free_running_cache_equals_recomputing_the_window_every_step():
-    config = ModelConfig(**TINY)
+@pytest.mark.parametrize("variant", list(BASELINES))
+def test_free_running_cache_equals_recomputing_the_window_every_step(variant):
+    config = ModelConfig(**TINY, **BASELINES[variant])
     T = config.context
     model, obs, _, kw = _setup(config, T, seed=2)
     _, free, reset = _step_fns(model)

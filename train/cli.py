@@ -1,4 +1,4 @@
-"""The `robot-skills` command line: expert, generate, train, eval, bench, demo."""
+"""The `robot-skills` command line: expert, generate, train, eval, compare, bench, demo."""
 
 from __future__ import annotations
 
@@ -135,6 +135,34 @@ def _cmd_eval(args) -> int:
     return 0
 
 
+def _csv(text: str) -> list[str]:
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def _cmd_compare(args) -> int:
+    from train.compare_job import format_summary, format_table, run_compare
+    from train.config import ConfigError
+    from train.expert_job import write_json
+    splits = _csv(args.splits)
+    bad = sorted(set(splits) - {"train", "eval", "unseen"})
+    if bad or not splits:
+        print(f"robot-skills compare: unknown split(s) {bad or splits}; use eval, unseen, train",
+              file=sys.stderr)
+        return 2
+    try:
+        r = run_compare(args.config, args.workdir, variants=_csv(args.variants),
+                        episodes=args.episodes, splits=splits, envs=args.envs,
+                        videos=args.videos, overrides=args.overrides)
+    except (ConfigError, ValueError, FileNotFoundError) as e:
+        print(f"robot-skills compare: {e}", file=sys.stderr)
+        return 2
+    print(format_table(r))
+    print(format_summary(r))
+    if args.json:
+        write_json(args.json, r)
+    return 0
+
+
 def _cmd_demo(args) -> int:
     from train.demo import run_demo
     return run_demo(args.out, episodes=args.episodes)
@@ -201,6 +229,24 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--envs", type=int, default=4, help="envs stepped together (batch size)")
     v.add_argument("--videos", type=int, default=2, help="episodes recorded as mp4 + timeline")
     v.set_defaults(fn=_cmd_eval)
+
+    c = sub.add_parser("compare", help="train and evaluate the Skill Transformer and its "
+                                       "baselines on the same data, one table side by side")
+    c.add_argument("--config", default="configs/rearrange_hard.py:small",
+                   help="base config (no model variant token); each variant adds its token")
+    c.add_argument("--workdir", required=True, help="WORKDIR/<variant>/, compare.json, compare.md")
+    c.add_argument("--variants", default="skill_transformer,flat_bc,skill_nocond",
+                   help="comma-separated: skill_transformer, flat_bc, skill_nocond")
+    c.add_argument("--episodes", type=int, default=10, help="evaluation episodes per split")
+    c.add_argument("--splits", default="eval,unseen", help="comma-separated evaluation splits")
+    c.add_argument("--envs", type=int, default=4, help="envs stepped together in evaluation")
+    c.add_argument("--videos", type=int, default=0, help="episodes recorded per evaluation")
+    c.add_argument("--set", dest="overrides", action="extend", nargs="+", default=[],
+                   metavar="KEY=VALUE",
+                   help="config overrides for every variant, e.g. --set train.steps=100 "
+                        "data.episodes=8 (repeatable)")
+    c.add_argument("--json", default=None, help="also write compare.json here")
+    c.set_defaults(fn=_cmd_compare)
 
     d = sub.add_parser("demo", help="the main job on the small default")
     d.add_argument("--out", default="runs/demo")

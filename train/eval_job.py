@@ -92,14 +92,14 @@ def run_eval(workdir: str, task: str = "rearrange_hard", episodes: int = 100,
         if t.frames:
             files[f"video_{t.seed}"] = str(write_video(out / f"video_{t.seed}.mp4",
                                                        _video_frames(t), fps=fps))
-            files[f"timeline_{t.seed}"] = str(plot_skill_timeline(out / f"timeline_{t.seed}.png",
-                                                                  t))
+            files[f"timeline_{t.seed}"] = str(plot_skill_timeline(
+                out / f"timeline_{t.seed}.png", t, predicted=predicts))
     files["stages"] = str(plot_stage_success(
         out / "stages.png", summary, f"{task} / {split} / {policy}: success per stage "
                                      f"(n={len(rows)})"))
     report = {"task": task, "split": split, "policy": policy, "checkpoint": source,
-              "envs": K, "start": start, "seeds": seeds, "summary": summary, "files": files,
-              "episodes": rows}
+              "predicts_skill": predicts, "envs": K, "start": start, "seeds": seeds,
+              "summary": summary, "files": files, "episodes": rows}
     files["report_json"] = str(out / "report.json")
     files["report_md"] = str(out / "report.md")
     with open(out / "report.json", "w") as f:

@@ -152,6 +152,26 @@ def generate_dataset(config, out: str | None = None, episodes: int | None = None
     return summary
 
 
+def ensure_dataset(config, out: str | None = None, *, progress: bool = True,
+                   say=print) -> str:
+    """The config's dataset at `out` (default data.dir): reused when it opens and matches the
+    config's features, else generated (replacing a missing or incomplete one). `say` gets one
+    line about which, then the generation summary. Returns the directory."""
+    from robot_skills.data.dataset import EpisodeDataset
+    from robot_skills.data.features import DataSpec
+
+    out = out or config.data.dir
+    try:
+        n = len(EpisodeDataset(out, DataSpec.from_config(config)))
+        say(f"reusing {out} ({n} episodes)")
+        return out
+    except Exception:  # noqa: BLE001 - missing or incomplete: (re)generate it
+        pass
+    say(f"generating {config.data.episodes} expert episodes ({config.task.name}) -> {out}")
+    say(format_summary(generate_dataset(config, out=out, overwrite=True, progress=progress)))
+    return out
+
+
 def directory_bytes(path: str) -> int:
     return sum(os.path.getsize(os.path.join(root, f))
                for root, _, files in os.walk(path) for f in files)

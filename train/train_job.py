@@ -47,6 +47,14 @@ class TrainResult:
     workdir: str
 
 
+def latest_checkpoint_step(workdir: str) -> int | None:
+    """The last step saved in DIR/checkpoints (orbax publishes a step folder when complete),
+    or None. A run is finished when this is config.train.steps - 1."""
+    d = os.path.join(workdir, CKPT_DIR)
+    steps = [int(n) for n in os.listdir(d) if n.isdigit()] if os.path.isdir(d) else []
+    return max(steps) if steps else None
+
+
 def make_optimizer(t) -> tuple[optax.GradientTransformation, optax.Schedule]:
     schedule = optax.warmup_cosine_decay_schedule(
         init_value=0.0, peak_value=t.lr, warmup_steps=t.warmup_steps,
@@ -242,7 +250,10 @@ def train(config: ml_collections.ConfigDict, workdir: str, *, data_dir: str | No
                 scal.update(steps_per_s=steps_per_s, data_wait_s=data_wait / window_steps,
                             samples_per_s=steps_per_s * config.data.batch_size)
                 writer.write(step, "train", scal)
-                bar.set_postfix(loss=f"{loss:.4f}", acc=f"{scal['skill_accuracy']:.3f}")
+                post = {"loss": f"{loss:.4f}"}
+                if "skill_accuracy" in scal:  # absent without a skill head (flat BC)
+                    post["acc"] = f"{scal['skill_accuracy']:.3f}"
+                bar.set_postfix(post)
                 window_t0, window_steps, data_wait = time.perf_counter(), 0, 0.0
             last = step == t.steps - 1
             if (step + 1) % t.eval_every == 0 or last:

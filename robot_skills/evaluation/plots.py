@@ -15,15 +15,19 @@ import numpy as np  # noqa: E402
 from sim.skills import SKILL_NAMES  # noqa: E402
 
 
-def plot_skill_timeline(path: str | os.PathLike, trace, title: str = "") -> Path:
-    """Predicted (line) and expert (shaded band) skill per control step of one episode."""
+def plot_skill_timeline(path: str | os.PathLike, trace, title: str = "",
+                        predicted: bool = True) -> Path:
+    """Predicted (line) and expert (shaded band) skill per control step of one episode;
+    predicted=False (a policy that predicts no skill) draws the expert band only."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     t = np.arange(len(trace.expert_skills))
     fig, ax = plt.subplots(figsize=(9, 3.2), dpi=100)
     ax.step(t, trace.expert_skills, where="post", lw=6, alpha=0.35, color="tab:green",
             label="expert label")
-    ax.step(t, trace.predicted_skills, where="post", lw=1.5, color="tab:blue", label="predicted")
+    if predicted:
+        ax.step(t, trace.predicted_skills, where="post", lw=1.5, color="tab:blue",
+                label="predicted")
     ax.set_yticks(range(len(SKILL_NAMES)), SKILL_NAMES)
     ax.set_ylim(-0.5, len(SKILL_NAMES) - 0.5)
     ax.set_xlabel("control step (10 Hz)")

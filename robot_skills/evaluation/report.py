@@ -67,16 +67,21 @@ def summarise(rows: list[dict], wall_time_s: float) -> dict:
     return s
 
 
+def success_text(s: dict, digits: int = 3) -> str:
+    """A summary's success rate with its count and Wilson 95% CI: "0.300 (3/10, 95% CI ...)"."""
+    lo, hi = s["ci95"]
+    return (f"{s['success_rate']:.{digits}f} ({s['successes']}/{s['episodes']}, "
+            f"95% CI {lo:.{digits}f}-{hi:.{digits}f})")
+
+
 def _pct(x) -> str:
-    return "-" if x is None else f"{x:.3f}"
+    return "n/a" if x is None else f"{x:.3f}"  # None: the policy predicts no skill
 
 
 def format_block(s: dict, title: str) -> str:
     """The one aggregate block printed by `robot-skills eval`."""
-    lo, hi = s["ci95"]
     lines = [title,
-             f"  success        {s['success_rate']:.3f} ({s['successes']}/{s['episodes']}, "
-             f"95% CI {lo:.3f}-{hi:.3f})",
+             f"  success        {success_text(s)}",
              f"  mean length    {s['mean_length']:.1f} steps",
              f"  skill accuracy {_pct(s['skill_accuracy'])}",
              f"  eval time      {s['wall_time_s']:.1f} s ({s['env_steps_per_s']} env steps/s)"]

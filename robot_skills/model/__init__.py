@@ -1,5 +1,5 @@
 """The SkillTransformer (flax.nnx): observation history -> skill logits -> skill-conditioned
-action.
+action (and its baselines: flat BC without a skill head, a skill head without conditioning).
 
   config.py             ModelConfig / LossConfig (from_config, to_dict), SIZES, model_section
   attention.py          THE attention structure: token groups, rules, mask + relative positions
@@ -19,6 +19,7 @@ _EXPORTS = {
     "model_section": "config", "KVCache": "kv_cache", "cached_step": "kv_cache",
     "init_cache": "kv_cache", "reset_cache": "kv_cache", "loss_from_outputs": "loss",
     "skill_transformer_loss": "loss", "SkillTransformer": "skill_transformer",
+    "NO_SKILL": "skill_transformer", "count_parameters": "skill_transformer",
 }
 __all__ = list(_EXPORTS)
 

@@ -61,6 +61,10 @@ class ModelConfig:
     num_tasks: int = 0  # > 0: a learned task embedding (task_id in [0, num_tasks))
     task_tokens: int = 1  # prefix tokens per task embedding
     prefix_tokens: int = 0  # external prefix tokens (planner latents), each (d_model,)
+    # Baselines (same token layout and attention, so the same compute per step).
+    skill_head: bool = True  # False: no skill classifier, no skill loss (flat behaviour cloning)
+    skill_conditioning: bool = True  # False: the skill token is a constant learned token and
+    #                                   the action head reads the action token alone
     # Regularisation and numerics.
     dropout: float = 0.0  # residual / embedding dropout while training
     dtype: str = "float32"  # compute dtype ("bfloat16" option); parameters stay float32
@@ -77,6 +81,10 @@ class ModelConfig:
             raise ValueError(f"unknown image keys {sorted(unknown)}; use {IMAGE_KEYS}")
         if self.context < 1:
             raise ValueError(f"context must be >= 1, got {self.context}")
+        if self.skill_conditioning and not self.skill_head:
+            raise ValueError("skill_conditioning=True needs skill_head=True: at run time the "
+                             "action is conditioned on the skill the head predicts. For flat "
+                             "behaviour cloning set skill_conditioning=False as well")
 
     @property
     def compute_dtype(self):

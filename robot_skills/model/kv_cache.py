@@ -106,7 +106,8 @@ def cached_step(model, cache: KVCache, observation: dict, skill=None) -> tuple[d
     """Advances every env by one time step.
 
     observation {"state": (B, D), [images (B, H, W, C)]}; skill (B,) int to force the skill
-    condition (teacher forcing, tests), else the argmax of the skill logits.
+    condition (teacher forcing, tests), else model.choose_skill (argmax of the skill logits;
+    NO_SKILL without a skill head).
     Returns ({"skill_logits": (B, S), "skill": (B,), "action": (B, 7) normalised,
     "gripper_logits": (B, 2)}, new cache).
     """
@@ -123,8 +124,7 @@ def cached_step(model, cache: KVCache, observation: dict, skill=None) -> tuple[d
     h, keys, values = _layers(model, cache, x, np.array([int(A.Group.STATE)], np.int32),
                               steps[:, :1], slot_step, slot_valid, base)
     logits = model.skill_logits(h[:, 0])  # (B, S)
-    chosen = jnp.argmax(logits, -1).astype(jnp.int32) if skill is None \
-        else jnp.asarray(skill, jnp.int32)
+    chosen = model.choose_skill(logits) if skill is None else jnp.asarray(skill, jnp.int32)
     # Pass 2: skill token of the chosen skill + action read-out token.
     slot_valid = jax.lax.dynamic_update_slice(slot_valid, jnp.ones((B, n), bool), (0, base))
     x = jnp.stack([model.skill_tokens(chosen), model.action_tokens((B,))], axis=1)  # (B, 2, d)

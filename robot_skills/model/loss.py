@@ -1,5 +1,6 @@
 """The SkillTransformer's training loss: skill cross-entropy (or focal), base and arm MSE,
-gripper 2-way cross-entropy, each a mean over the steps where batch["mask"] is True."""
+gripper 2-way cross-entropy, each a mean over the steps where batch["mask"] is True. A model
+without a skill head (flat behaviour cloning) has no skill term and no skill metrics."""
 
 from __future__ import annotations
 
@@ -28,29 +29,33 @@ def skill_loss_terms(logits, skill, cfg: LossConfig):
 
 
 def loss_from_outputs(outputs: dict, batch: dict, cfg: LossConfig,
-                      gripper_threshold: float = 0.0) -> tuple[jax.Array, dict]:
-    """outputs of SkillTransformer.__call__ and the batch it saw -> (loss, metrics)."""
+                      gripper_threshold: float = 0.0, skill_head: bool = True
+                      ) -> tuple[jax.Array, dict]:
+    """outputs of SkillTransformer.__call__ and the batch it saw -> (loss, metrics).
+    skill_head=False: the skill term and the skill metrics are left out."""
     mask = jnp.asarray(batch["mask"], bool)  # (B, T)
-    skill = jnp.asarray(batch["skill"], jnp.int32)  # (B, T)
     action = jnp.asarray(batch["action"], jnp.float32)  # (B, T, 8) normalised
-    logits = outputs["skill_logits"]
-    skill_l = _masked_mean(skill_loss_terms(logits, skill, cfg), mask)
     err = (outputs["action"] - action[..., :7]) ** 2  # (B, T, 7)
     base_mse = _masked_mean(err[..., BASE].mean(-1), mask)
     arm_mse = _masked_mean(err[..., ARM].mean(-1), mask)
     grip = gripper_target(action, gripper_threshold)  # (B, T)
     grip_l = _masked_mean(
         optax.softmax_cross_entropy_with_integer_labels(outputs["gripper_logits"], grip), mask)
-    loss = (cfg.skill_weight * skill_l + cfg.base_weight * base_mse + cfg.arm_weight * arm_mse
-            + cfg.gripper_weight * grip_l)
+    loss = cfg.base_weight * base_mse + cfg.arm_weight * arm_mse + cfg.gripper_weight * grip_l
     metrics = {
-        "loss": loss, "skill_loss": skill_l, "base_mse": base_mse, "arm_mse": arm_mse,
-        "gripper_loss": grip_l,
-        "skill_accuracy": _masked_mean((jnp.argmax(logits, -1) == skill).astype(jnp.float32),
-                                       mask),
+        "base_mse": base_mse, "arm_mse": arm_mse, "gripper_loss": grip_l,
         "gripper_accuracy": _masked_mean(
             (jnp.argmax(outputs["gripper_logits"], -1) == grip).astype(jnp.float32), mask),
     }
+    if skill_head:
+        skill = jnp.asarray(batch["skill"], jnp.int32)  # (B, T)
+        logits = outputs["skill_logits"]
+        skill_l = _masked_mean(skill_loss_terms(logits, skill, cfg), mask)
+        loss = loss + cfg.skill_weight * skill_l
+        metrics["skill_loss"] = skill_l
+        metrics["skill_accuracy"] = _masked_mean(
+            (jnp.argmax(logits, -1) == skill).astype(jnp.float32), mask)
+    metrics["loss"] = loss
     return loss, metrics
 
 
@@ -63,4 +68,5 @@ def skill_transformer_loss(model, batch: dict, rng=None, gripper_threshold: floa
     the extra arguments positional (nnx transforms do not resolve keyword arguments)."""
     outputs = model(batch["observation"], batch["skill"], mask=batch["mask"],
                     task_id=batch.get("task_id"), prefix=batch.get("prefix"), rng=rng)
-    return loss_from_outputs(outputs, batch, model.config.loss, gripper_threshold)
+    return loss_from_outputs(outputs, batch, model.config.loss, gripper_threshold,
+                             skill_head=model.config.skill_head)

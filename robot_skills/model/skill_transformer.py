@@ -7,6 +7,13 @@ model's own argmax at inference) and an action read-out token. Optional prefix t
 task embedding, external planner latents) come first. The skill head reads the state token; the
 action head reads the action token together with the skill embedding. Positions are relative
 (a learned bias per head and step distance), which makes KV-cached stepping exact.
+
+Baselines keep the token layout and the attention rules (so the same compute per step):
+`skill_conditioning=False` has no skill embedding at all: the skill token is a constant learned
+token (its group embedding) and the action head reads the action token alone (input d, not 2d),
+so the action never sees a skill; `skill_head=False` (flat behaviour cloning, which also needs
+no conditioning) has no skill classifier: its skill logits are zeros and its chosen skill is
+NO_SKILL (-1).
 """
 
 from __future__ import annotations
@@ -21,6 +28,14 @@ from robot_skills.model.config import ModelConfig
 from robot_skills.model.tokenizers import StateTokenizer
 from robot_skills.model.transformer import MLP, Block, dropout
 
+NO_SKILL = -1  # the skill a model without a skill head "chooses" (never embedded)
+
+
+def count_parameters(config: ModelConfig) -> int:
+    """Number of parameters of the model `config` builds (shapes only, nothing allocated)."""
+    model = nnx.eval_shape(lambda: SkillTransformer(config, rngs=nnx.Rngs(0)))
+    return sum(int(x.size) for x in jax.tree.leaves(nnx.state(model, nnx.Param)))
+
 
 class SkillTransformer(nnx.Module):
     def __init__(self, config: ModelConfig, *, rngs: nnx.Rngs):
@@ -28,7 +43,8 @@ class SkillTransformer(nnx.Module):
         dt = c.compute_dtype
         d = c.d_model
         self.tokenizer = StateTokenizer(c, rngs=rngs)
-        self.skill_embed = nnx.Embed(c.num_skills, d, dtype=dt, rngs=rngs)
+        self.skill_embed = (nnx.Embed(c.num_skills, d, dtype=dt, rngs=rngs)
+                            if c.skill_conditioning else None)
         init = nnx.initializers.normal(0.02)
         self.group_embed = nnx.Param(init(rngs.params(), (len(A.Group), d)))  # (G, d)
         self.task_embed = (nnx.Embed(c.num_tasks, c.task_tokens * d, dtype=dt, rngs=rngs)
@@ -36,8 +52,10 @@ class SkillTransformer(nnx.Module):
         self.blocks = nnx.List([Block(d, c.num_heads, c.mlp_dim, c.context, c.dropout,
                                       dtype=dt, rngs=rngs) for _ in range(c.num_layers)])
         self.final_norm = nnx.LayerNorm(d, dtype=dt, rngs=rngs)
-        self.skill_head = nnx.Linear(d, c.num_skills, dtype=dt, rngs=rngs)
-        self.action_head = MLP(2 * d, c.mlp_dim, NUM_CONTINUOUS + 2, dtype=dt, rngs=rngs)
+        self.skill_head = (nnx.Linear(d, c.num_skills, dtype=dt, rngs=rngs)
+                           if c.skill_head else None)
+        action_in = 2 * d if c.skill_conditioning else d  # action token (+ skill embedding)
+        self.action_head = MLP(action_in, c.mlp_dim, NUM_CONTINUOUS + 2, dtype=dt, rngs=rngs)
 
     # ------------------------------------------------------------------ tokens
     def _group(self, g: A.Group):
@@ -48,6 +66,10 @@ class SkillTransformer(nnx.Module):
         return self.tokenizer(observation) + self._group(A.Group.STATE)
 
     def skill_tokens(self, skill):
+        """(...,) int -> (..., d); without conditioning the same learned token for any skill."""
+        if self.skill_embed is None:
+            return jnp.broadcast_to(self._group(A.Group.SKILL),
+                                    jnp.shape(skill) + (self.config.d_model,))
         return self.skill_embed(skill) + self._group(A.Group.SKILL)
 
     def action_tokens(self, shape: tuple[int, ...]):
@@ -76,13 +98,23 @@ class SkillTransformer(nnx.Module):
 
     # ------------------------------------------------------------------ heads
     def skill_logits(self, h_state):
-        """(..., d) final state-token features -> (..., S) float32."""
+        """(..., d) final state-token features -> (..., S) float32 (zeros without a head)."""
+        if self.skill_head is None:
+            return jnp.zeros(h_state.shape[:-1] + (self.config.num_skills,), jnp.float32)
         return self.skill_head(h_state).astype(jnp.float32)
+
+    def choose_skill(self, logits):
+        """(..., S) -> (...,) int32: the argmax, or NO_SKILL for a model without a skill head."""
+        if self.skill_head is None:
+            return jnp.full(logits.shape[:-1], NO_SKILL, jnp.int32)
+        return jnp.argmax(logits, axis=-1).astype(jnp.int32)
 
     def action_outputs(self, h_action, skill):
         """(..., d) action-token features and (...,) skill -> (continuous (..., 7) normalised,
-        gripper_logits (..., 2)), float32."""
-        z = jnp.concatenate([h_action, self.skill_embed(skill).astype(h_action.dtype)], -1)
+        gripper_logits (..., 2)), float32. Without conditioning `skill` is not read."""
+        z = h_action
+        if self.skill_embed is not None:
+            z = jnp.concatenate([h_action, self.skill_embed(skill).astype(h_action.dtype)], -1)
         out = self.action_head(z).astype(jnp.float32)
         return out[..., :NUM_CONTINUOUS], out[..., NUM_CONTINUOUS:]
 
@@ -137,7 +169,7 @@ class SkillTransformer(nnx.Module):
         skill = jnp.asarray(past_skill, jnp.int32)
         first = self(observation, skill, mask=mask, task_id=task_id, prefix=prefix)
         logits = first["skill_logits"][:, -1]
-        chosen = jnp.argmax(logits, axis=-1).astype(jnp.int32)
+        chosen = self.choose_skill(logits)
         second = self(observation, skill.at[:, -1].set(chosen), mask=mask, task_id=task_id,
                       prefix=prefix)
         return {"skill_logits": logits, "skill": chosen, "action": second["action"][:, -1],

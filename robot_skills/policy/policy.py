@@ -9,6 +9,10 @@ with nnx.split/merge, the cache buffers donated, so a call costs one dispatch.
     policy.reset(len(envs))                           # or reset(env_ids=[i]) when env i restarts
     out = policy.act([env_obs_0, env_obs_1, ...])     # or a dict of batched arrays
     out["action"]  (B, 8) in [-1, 1]; out["skill"] (B,); out["skill_probs"] (B, S)
+
+A model without a skill head (flat behaviour cloning) predicts no skill: `predicts_skill` is
+False (evaluation reports skill accuracy as n/a), out["skill"] is NO_SKILL (-1) and
+out["skill_probs"] uniform.
 """
 
 from __future__ import annotations
@@ -84,6 +88,11 @@ class Policy:
         self._step, self._reset = _compiled(graphdef, treedef, state_mode == "bounds")
         self.cache = None
         self.reset(batch_size, task_id=task_id, prefix=prefix)
+
+    @property
+    def predicts_skill(self) -> bool:
+        """False for a model without a skill head: its `skill` output means nothing."""
+        return self.config.skill_head
 
     # ------------------------------------------------------------------ checkpoints
     @classmethod
