@@ -98,6 +98,19 @@ class World:
         j = self.articulation_joint[name]
         self.data.qpos[self.model.jnt_qposadr[j]] = q
 
+    def move_articulation(self, name: str, q: float, contents=()) -> None:
+        """Puts a container's drawer or door at q, at rest. Objects named in `contents` rest in
+        the drawer and move with it (a door moves nothing); the caller runs mj_forward."""
+        r = self.scene.receptacle(name)
+        shift = (q - self.articulation(name)) * np.array([math.cos(r.yaw), math.sin(r.yaw), 0.0])
+        self.set_articulation(name, q)
+        self.data.qvel[self.model.jnt_dofadr[self.articulation_joint[name]]] = 0.0
+        if name != "drawer" or not contents:
+            return
+        mujoco.mj_forward(self.model, self.data)
+        for o in contents:
+            self.set_object_pose(o, self.object_pos(o) + shift, self.object_yaw(o))
+
     # ---------------------------------------------------------------- control
     def apply_targets(self) -> None:
         c = self.data.ctrl

@@ -64,15 +64,9 @@ class RearrangeTask:
             r = sc.receptacle(t.source)
             obj = sc.object(t.target)
             world.set_base_pose(*r.work_pose(obj.local[1]))
-            if self.name == "close":
-                world.set_articulation(t.source, r.kind.travel)
-                if t.source == "drawer":  # what rests in the drawer moves out with it
-                    shift = r.kind.travel * np.array([np.cos(r.yaw), np.sin(r.yaw), 0.0])
-                    mujoco.mj_forward(world.model, world.data)
-                    for o in sc.objects:
-                        if o.receptacle == "drawer":
-                            world.set_object_pose(o.name, world.object_pos(o.name) + shift,
-                                                  world.object_yaw(o.name))
+            if self.name == "close":  # what rests in the drawer moves out with it
+                world.move_articulation(t.source, r.kind.travel,
+                                        [o.name for o in sc.objects if o.receptacle == "drawer"])
         elif self.name == "place":
             g = sc.receptacle(t.goal)
             world.set_base_pose(*g.work_pose(t.goal_local[1]))

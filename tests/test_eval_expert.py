@@ -22,7 +22,7 @@ EPISODES = 2  # rearrange_easy eval episodes 0 and 1: solved by the expert (test
 def expert_report(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("eval")
     return run_eval(str(workdir), task="rearrange_easy", episodes=EPISODES, split="eval",
-                    policy="expert", envs=2, videos=1, progress=False)
+                    policy="expert", envs=2, videos=1, workers=1, progress=False)
 
 
 @pytest.mark.timeout(300)
@@ -39,8 +39,8 @@ def test_report_json_has_aggregate_and_per_episode_rows_with_seeds(expert_report
     out = expert_report["out"]
     with open(f"{out}/report.json") as f:
         r = json.load(f)
-    assert {"task", "split", "policy", "checkpoint", "envs", "seeds", "summary", "files",
-            "episodes"} <= set(r)
+    assert {"task", "split", "policy", "checkpoint", "envs", "workers", "disturbance", "seeds",
+            "summary", "files", "episodes"} <= set(r)
     assert r["seeds"] == [split_seed("eval", i) for i in range(EPISODES)]
     assert {"episodes", "success_rate", "successes", "ci95", "stages", "failures", "mean_length",
             "skills", "skill_accuracy", "wall_time_s"} <= set(r["summary"])
@@ -77,9 +77,9 @@ def test_video_and_plots_are_written_and_not_blank(expert_report):
 @pytest.mark.timeout(120)
 def test_eval_cli_writes_the_report_and_prints_the_block(tmp_path, capsys):
     assert main(["eval", "--workdir", str(tmp_path), "--task", "pick", "--episodes", "2",
-                 "--policy", "expert", "--envs", "2", "--videos", "0"]) == 0
+                 "--policy", "expert", "--envs", "1", "--videos", "0", "--workers", "2"]) == 0
     text = capsys.readouterr().out
-    assert "success        1.000 (2/2" in text
+    assert "success        1.000 (2/2" in text and "2 workers" in text
     assert (tmp_path / "eval_pick_eval" / "report.json").is_file()
     assert (tmp_path / "eval_pick_eval" / "stages.png").is_file()
 

@@ -1,6 +1,6 @@
 """A learned Policy (a random tiny one, saved and loaded as a checkpoint) in the batched eval
 loop: more episodes than envs (slots restart independently), skill accuracy in [0, 1], and the
-same seeds give the same numbers."""
+same seeds give the same numbers, with any number of envs or worker processes."""
 
 from __future__ import annotations
 
@@ -37,16 +37,17 @@ def _numbers(report):
     """The report without timings."""
     rows = [{k: v for k, v in r.items() if k != "wall_time_s"} for r in report["episodes"]]
     s = {k: v for k, v in report["summary"].items() if k not in ("wall_time_s",
-                                                                 "env_steps_per_s")}
+                                                                 "env_steps_per_s", "workers")}
     return rows, s
 
 
 @pytest.mark.timeout(300)
 def test_random_policy_runs_in_the_batched_loop_and_is_deterministic(workdir):
+    """The second run splits the seeds over 2 worker processes, each loading the policy."""
     assert checkpoint_dir(str(workdir)).endswith("checkpoints")
     kw = dict(task="pick", episodes=3, split="eval", policy="checkpoint", envs=2, videos=1,
               progress=False)
-    a = run_eval(str(workdir), **kw)
+    a = run_eval(str(workdir), workers=1, **kw)
     s = a["summary"]
     assert s["episodes"] == 3
     assert [r["seed"] for r in a["episodes"]] == [split_seed("eval", i) for i in range(3)]
@@ -55,7 +56,8 @@ def test_random_policy_runs_in_the_batched_loop_and_is_deterministic(workdir):
     assert 0.0 <= s["skill_accuracy"] <= 1.0
     with open(f"{a['out']}/report.json") as f:
         assert json.load(f)["checkpoint"].endswith("checkpoints")
-    b = run_eval(str(workdir), **kw)
+    b = run_eval(str(workdir), workers=2, **dict(kw, videos=0))
+    assert (a["workers"], b["workers"]) == (1, 2)
     assert _numbers(a) == _numbers(b)
 
 

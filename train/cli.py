@@ -127,8 +127,9 @@ def _cmd_eval(args) -> int:
     try:
         r = run_eval(args.workdir, task=args.task, episodes=args.episodes, split=args.split,
                      policy=args.policy, envs=args.envs, videos=args.videos, start=args.start,
-                     checkpoint=args.checkpoint)
-    except FileNotFoundError as e:
+                     checkpoint=args.checkpoint, workers=args.workers, disturb=args.disturb,
+                     disturb_delay=args.disturb_delay)
+    except (FileNotFoundError, ValueError) as e:
         print(f"robot-skills eval: {e}", file=sys.stderr)
         return 2
     print(format_report(r))
@@ -228,6 +229,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="checkpoint dir (default: WORKDIR/best, else WORKDIR/checkpoints)")
     v.add_argument("--envs", type=int, default=4, help="envs stepped together (batch size)")
     v.add_argument("--videos", type=int, default=2, help="episodes recorded as mp4 + timeline")
+    v.add_argument("--workers", type=int, default=None,
+                   help="processes, each with its own policy and --envs envs (default: all "
+                        "cores; 1: this process)")
+    v.add_argument("--disturb", default=None, choices=["close_container", "drop_object"],
+                   help="undo work mid-episode and report recovery success "
+                        "(writes eval_<task>_<split>_<disturb>/)")
+    v.add_argument("--disturb-delay", type=int, default=5,
+                   help="control steps after the trigger stage latches")
     v.set_defaults(fn=_cmd_eval)
 
     c = sub.add_parser("compare", help="train and evaluate the Skill Transformer and its "

@@ -99,10 +99,10 @@ def expert_records(config, episodes: int, workers: int, keep_failed: bool, progr
     finally:
         bar.close()
         if pool is not None:
-            _stop(pool)
+            stop_pool(pool)
 
 
-def _stop(pool: ProcessPoolExecutor) -> None:
+def stop_pool(pool: ProcessPoolExecutor) -> None:
     """Shuts the pool down without waiting for look-ahead episodes nobody needs any more."""
     workers = list((getattr(pool, "_processes", None) or {}).values())  # private, best effort
     pool.shutdown(wait=False, cancel_futures=True)

@@ -4,6 +4,9 @@ Per-skill success is kept simple: a skill the expert asked for at least once in 
 (its label seen) succeeds when every stage of that kind the task has was reached
 (SKILL_STAGES: pick -> picked, open -> source_opened and goal_opened, ...). Skills with no
 stage in the task (navigate in rearrange tasks, reset_arm, stop) are not scored.
+
+Under a disturbance (sim/disturbances.py) recovery success is the success rate among the
+episodes the disturbance happened in (its trigger stage reached and the disturbance applied).
 """
 
 from __future__ import annotations
@@ -43,12 +46,25 @@ def episode_row(trace, predicts_skill: bool = True) -> dict:
     return {"seed": trace.seed, "success": trace.success, "length": trace.length,
             "failure": trace.failure, "stages": trace.stages,
             "skills": skill_success(trace.expert_skills, trace.stages),
-            "skill_accuracy": acc, "wall_time_s": round(trace.wall_time_s, 3)}
+            "skill_accuracy": acc, "wall_time_s": round(trace.wall_time_s, 3),
+            "disturbed_at": trace.disturbed_at}
 
 
-def summarise(rows: list[dict], wall_time_s: float) -> dict:
+def recovery(rows: list[dict], disturbance) -> dict:
+    """Success among the disturbed episodes, with its Wilson 95% interval.
+    disturbance: a sim.disturbances.DisturbanceConfig."""
+    hit = [r for r in rows if r["disturbed_at"] is not None]
+    k = sum(bool(r["success"]) for r in hit)
+    return {"kind": disturbance.kind, "trigger": disturbance.trigger,
+            "delay": disturbance.delay, "episodes_disturbed": len(hit), "recovered": k,
+            "recovery_rate": k / len(hit) if hit else None, "ci95": wilson_interval(k, len(hit))}
+
+
+def summarise(rows: list[dict], wall_time_s: float, workers: int = 1,
+              disturbance=None) -> dict:
     """summarise_episodes (success with Wilson 95% CI, stages, failures, mean length) plus
-    per-skill success, skill accuracy (mean over episodes and over steps) and wall time."""
+    per-skill success, skill accuracy (mean over episodes and over steps), wall time with the
+    number of worker processes, and recovery() under a disturbance (else None)."""
     s = summarise_episodes(rows)
     names = [n for n in SKILL_NAMES if any(n in r["skills"] for r in rows)]
     s["skills"] = {}
@@ -62,8 +78,10 @@ def summarise(rows: list[dict], wall_time_s: float) -> dict:
     s["skill_accuracy_steps"] = (sum(a * n for a, n in accs) / sum(n for _, n in accs)
                                  if accs and sum(n for _, n in accs) else None)
     s["wall_time_s"] = round(wall_time_s, 2)
+    s["workers"] = workers
     steps = sum(r["length"] for r in rows)
     s["env_steps_per_s"] = round(steps / wall_time_s, 1) if wall_time_s > 0 else None
+    s["disturbance"] = recovery(rows, disturbance) if disturbance is not None else None
     return s
 
 
@@ -78,13 +96,23 @@ def _pct(x) -> str:
     return "n/a" if x is None else f"{x:.3f}"  # None: the policy predicts no skill
 
 
+def _recovery_text(d: dict) -> str:
+    lo, hi = d["ci95"]
+    return (f"{_pct(d['recovery_rate'])} ({d['recovered']}/{d['episodes_disturbed']} disturbed "
+            f"episodes, 95% CI {lo:.3f}-{hi:.3f}; {d['kind']}, {d['delay']} steps after "
+            f"{d['trigger']})")
+
+
 def format_block(s: dict, title: str) -> str:
     """The one aggregate block printed by `robot-skills eval`."""
     lines = [title,
-             f"  success        {success_text(s)}",
-             f"  mean length    {s['mean_length']:.1f} steps",
-             f"  skill accuracy {_pct(s['skill_accuracy'])}",
-             f"  eval time      {s['wall_time_s']:.1f} s ({s['env_steps_per_s']} env steps/s)"]
+             f"  success        {success_text(s)}"]
+    if s.get("disturbance"):
+        lines.append(f"  recovery       {_recovery_text(s['disturbance'])}")
+    lines += [f"  mean length    {s['mean_length']:.1f} steps",
+              f"  skill accuracy {_pct(s['skill_accuracy'])}",
+              f"  eval time      {s['wall_time_s']:.1f} s ({s['env_steps_per_s']} env steps/s, "
+              f"{s.get('workers', 1)} workers)"]
     for k, v in s["stages"].items():
         lines.append(f"  stage {k:<14} {v['rate']:.3f} (n={v['n']})")
     for k, v in s["skills"].items():
@@ -97,10 +125,14 @@ def format_block(s: dict, title: str) -> str:
 def format_markdown(report: dict) -> str:
     s = report["summary"]
     lo, hi = s["ci95"]
-    out = [f"# Evaluation: {report['task']} / {report['split']} / policy {report['policy']}", "",
+    d = s.get("disturbance")
+    title = f"{report['task']} / {report['split']} / policy {report['policy']}"
+    out = [f"# Evaluation: {title}" + (f" / disturbance {d['kind']}" if d else ""), "",
            f"- episodes: {s['episodes']} (seeds {report['seeds'][0]}..{report['seeds'][-1]}), "
-           f"envs stepped together: {report['envs']}",
+           f"envs stepped together: {report['envs']} in each of {s.get('workers', 1)} worker "
+           f"processes",
            f"- success: **{s['success_rate']:.3f}** (95% CI {lo:.3f}-{hi:.3f})",
+           *([f"- recovery success: **{_recovery_text(d)}**"] if d else []),
            f"- mean episode length: {s['mean_length']:.1f} steps",
            f"- skill accuracy vs expert labels: {_pct(s['skill_accuracy'])} (per episode), "
            f"{_pct(s['skill_accuracy_steps'])} (per step)",
@@ -115,8 +147,10 @@ def format_markdown(report: dict) -> str:
                                 or "none"), ""]
     if report.get("files"):
         out += ["Files:", ""] + [f"- {k}: `{v}`" for k, v in report["files"].items()] + [""]
-    out += ["| seed | success | length | failure | skill accuracy |", "|---|---|---|---|---|"]
+    out += ["| seed | success | length | failure | skill accuracy | disturbed at step |",
+            "|---|---|---|---|---|---|"]
     for r in report["episodes"]:
+        at = r.get("disturbed_at")
         out.append(f"| {r['seed']} | {int(r['success'])} | {r['length']} | {r['failure'] or '-'} "
-                   f"| {_pct(r['skill_accuracy'])} |")
+                   f"| {_pct(r['skill_accuracy'])} | {'-' if at is None else at} |")
     return "\n".join(out) + "\n"

@@ -3,7 +3,9 @@
 Episode i of the run is `split_seed(split, start + i)`. Envs take the next unassigned episode
 in index order as soon as they finish one, so assignment (and the numbers) depend only on the
 seeds, the policy and K. When no episode is left a slot idles: it repeats its last observation
-and its output is ignored.
+and its output is ignored. Every env's row of a batched step is independent of the others, so
+an episode's numbers do not depend on which episodes share its batch (tested for 1 vs 2 envs);
+train/eval_workers.py splits the seeds over processes on that basis.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 from tqdm import tqdm
+
+from sim.disturbances import APPLIED_AT
 
 
 @dataclasses.dataclass
@@ -30,6 +34,27 @@ class EpisodeTrace:
     expert_skills: list[int]  # per step, the env's expert label for the same state
     wall_time_s: float
     frames: list[np.ndarray] | None = None  # env.render() per step (recorded episodes only)
+    disturbed_at: int | None = None  # control step of the disturbance (sim.disturbances), if any
+    files: dict[str, str] = dataclasses.field(default_factory=dict)  # media written for it
+    predicts_skill: bool = True  # False: the agent predicts no skill (expert, flat BC)
+
+
+class SuccessBar:
+    """tqdm over episodes with the running success in its postfix."""
+
+    def __init__(self, total: int, desc: str, disable: bool = False):
+        self.bar = tqdm(total=total, desc=desc, disable=disable, dynamic_ncols=True, unit="ep")
+        self.done = self.successes = 0
+
+    def add(self, success: bool) -> None:
+        self.done += 1
+        self.successes += bool(success)
+        self.bar.update(1)
+        self.bar.set_postfix(success=f"{self.successes}/{self.done} "
+                                     f"({self.successes / self.done:.0%})")
+
+    def close(self) -> None:
+        self.bar.close()
 
 
 def run_episodes(envs: Sequence, policy, seeds: Sequence[int], *, record: Sequence[int] = (),
@@ -51,7 +76,7 @@ def run_episodes(envs: Sequence, policy, seeds: Sequence[int], *, record: Sequen
     frames: list[list | None] = [None] * K
     started = [0.0] * K
     done: dict[int, EpisodeTrace] = {}
-    bar = tqdm(total=len(seeds), desc=desc, disable=not progress, dynamic_ncols=True)
+    bar = SuccessBar(len(seeds), desc, disable=not progress)
 
     def start(i: int) -> bool:
         if not queue:
@@ -90,13 +115,13 @@ def run_episodes(envs: Sequence, policy, seeds: Sequence[int], *, record: Sequen
                 stages={k[len("stage/"):]: bool(v) for k, v in inf.items()
                         if k.startswith("stage/")},
                 predicted_skills=pred[i], expert_skills=expert[i],
-                wall_time_s=time.perf_counter() - started[i], frames=frames[i])
+                wall_time_s=time.perf_counter() - started[i], frames=frames[i],
+                disturbed_at=int(inf[APPLIED_AT]) if inf.get(APPLIED_AT, -1) >= 0 else None,
+                predicts_skill=bool(getattr(policy, "predicts_skill", True)))
             done[t.index] = t
             if on_episode is not None:
                 on_episode(t)
-            bar.update(1)
-            k = sum(d.success for d in done.values())
-            bar.set_postfix(success=f"{k}/{len(done)} ({k / len(done):.0%})")
+            bar.add(t.success)
             if start(i):
                 fresh.append(i)
             else:
