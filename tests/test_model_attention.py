@@ -52,9 +52,12 @@ def test_within_a_step_information_flows_state_to_skill_to_action():
         assert m[k, s] and not m[k, a]
         assert m[a, s] and m[a, k]  # the action sees its own step's state and skill
         assert m[s, s] and m[k, k] and m[a, a]
-        if t > 0:  # and the whole previous step
+        if t > 0:  # skill and action tokens see the whole previous step
             for g in A.STEP_GROUPS:
-                assert m[s, idx[(g, t - 1)]]
+                assert m[k, idx[(g, t - 1)]] and m[a, idx[(g, t - 1)]]
+        for u in range(t):  # the skill logits read the observation history only: no past
+            assert m[s, idx[(G.STATE, u)]]  # skill (teacher-forced labels) and no past action
+            assert not m[s, idx[(G.SKILL, u)]] and not m[s, idx[(G.ACTION, u)]]
 
 
 def test_every_token_sees_the_prefix_and_the_prefix_sees_only_itself():

@@ -165,3 +165,35 @@ def test_checkpoint_round_trip_rebuilds_the_variant(variant, tmp_path):
             np.testing.assert_array_equal(x[k], y[k], err_msg=k)
     if variant == "flat_bc":
         np.testing.assert_array_equal(before[0]["skill"], np.full(B, NO_SKILL))
+
+
+# ------------------------------------------------------------------ dropped state fields
+def test_dropped_state_fields_do_not_reach_any_output():
+    """model.drop_state: the outputs are blind to the named fields (cached step and full pass),
+    and still read the others; checkpoints rebuild the mask."""
+    from sim.observation import state_slices
+    vel, arm = state_slices()["base_velocity"], state_slices()["arm_qpos"]
+    config = ModelConfig(**TINY, drop_state=("base_velocity",))
+    model = SkillTransformer(config, rngs=nnx.Rngs(0))
+    batch = _batch(config)
+    obs = batch["observation"]
+    other = {"state": obs["state"].copy()}
+    other["state"][..., vel] += 3.0
+    moved_arm = {"state": obs["state"].copy()}
+    moved_arm["state"][..., arm] += 3.0
+    out = model(obs, batch["skill"], mask=batch["mask"])
+    np.testing.assert_array_equal(out["action"], model(other, batch["skill"],
+                                                       mask=batch["mask"])["action"])
+    assert not np.allclose(out["action"], model(moved_arm, batch["skill"],
+                                                mask=batch["mask"])["action"])
+    cache = reset_cache(model, init_cache(config, B), np.ones(B, bool))
+    a, _ = cached_step(model, cache, {"state": obs["state"][:, 0]})
+    cache = reset_cache(model, init_cache(config, B), np.ones(B, bool))
+    b, _ = cached_step(model, cache, {"state": other["state"][:, 0]})
+    np.testing.assert_array_equal(a["action"], b["action"])
+    assert ModelConfig.from_config(config.to_dict()) == config
+
+
+def test_unknown_dropped_state_field_is_a_clear_error():
+    with pytest.raises(ValueError, match="drop_state names unknown state fields.*velocity"):
+        ModelConfig(**TINY, drop_state=("velocity",))

@@ -57,6 +57,10 @@ class ModelConfig:
     state_hidden: int = 256  # hidden width of the state MLP
     cnn_channels: tuple[int, ...] = (16, 32, 32)  # stride-2 3x3 convs, then mean pooling
     context: int = 16  # attention span in time steps (training window <= context; KV cache size)
+    # STATE_LAYOUT fields the model does not read (zeroed before the state MLP). E.g.
+    # ("base_velocity",): the measured base velocity is the previous base command, and a policy
+    # that reads it (with or without history) can imitate by repeating itself ("copycat").
+    drop_state: tuple[str, ...] = ()
     # Conditioning prefix.
     num_tasks: int = 0  # > 0: a learned task embedding (task_id in [0, num_tasks))
     task_tokens: int = 1  # prefix tokens per task embedding
@@ -79,6 +83,12 @@ class ModelConfig:
         unknown = set(self.image_keys) - set(IMAGE_KEYS)
         if unknown:
             raise ValueError(f"unknown image keys {sorted(unknown)}; use {IMAGE_KEYS}")
+        from sim.observation import STATE_LAYOUT
+        unknown_state = set(self.drop_state) - {name for name, _ in STATE_LAYOUT}
+        if unknown_state:
+            raise ValueError(f"drop_state names unknown state fields {sorted(unknown_state)}; "
+                             f"use names from sim.observation.STATE_LAYOUT: "
+                             f"{[name for name, _ in STATE_LAYOUT]}")
         if self.context < 1:
             raise ValueError(f"context must be >= 1, got {self.context}")
         if self.skill_conditioning and not self.skill_head:
@@ -106,7 +116,7 @@ class ModelConfig:
         loss = dict(d.pop("loss", {}) or {})
         _check_keys(cls, d, "model")
         _check_keys(LossConfig, loss, "model.loss")
-        for k in ("image_keys", "cnn_channels"):
+        for k in ("image_keys", "cnn_channels", "drop_state"):
             if k in d:
                 d[k] = tuple(d[k])
         return cls(**d, loss=LossConfig(**loss))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import nnx
 
 from robot_skills.model.transformer import MLP
@@ -41,6 +42,14 @@ class StateTokenizer(nnx.Module):
         dt = config.compute_dtype
         self.image_keys = tuple(config.image_keys)
         self.dtype = dt
+        keep = None  # (D,) 1 = read, 0 = dropped (config.drop_state); None: read all
+        if config.drop_state:
+            from sim.observation import state_slices
+            keep = np.ones(config.state_dim, np.float32)
+            for name in config.drop_state:
+                keep[state_slices()[name]] = 0.0
+            keep = nnx.Variable(jnp.asarray(keep))  # a constant, not a parameter
+        self.state_keep = keep
         self.state_mlp = MLP(config.state_dim, config.state_hidden, config.d_model, dtype=dt,
                              rngs=rngs)
         self.cnns = nnx.Dict({k: ImageEncoder(1 if k == "depth" else 3, config.cnn_channels,
@@ -53,6 +62,8 @@ class StateTokenizer(nnx.Module):
     def __call__(self, observation: dict):
         state = jnp.asarray(observation["state"])
         lead = state.shape[:-1]  # (B, T) or (B,)
+        if self.state_keep is not None:
+            state = state * self.state_keep[...]
         tok = self.state_mlp(state.astype(self.dtype))  # (..., d)
         if self.image_keys:
             feats = []

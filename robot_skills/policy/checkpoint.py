@@ -109,9 +109,11 @@ def load_policy_checkpoint(path: str, step: int | None = None
         raise ValueError(f"{step_dir}: unknown checkpoint format {meta.get('format')!r}; "
                          f"expected {FORMAT!r}")
     config = ModelConfig.from_config(meta["model"])
-    abstract = nnx.eval_shape(lambda: SkillTransformer(config, rngs=nnx.Rngs(0)))
-    graphdef, state = nnx.split(abstract)
+    # Built for real: constants that are not parameters (e.g. the drop_state mask) come from the
+    # config; only the nnx.Param leaves are read from disk.
+    model = SkillTransformer(config, rngs=nnx.Rngs(0))
+    graphdef, state, rest = nnx.split(model, nnx.Param, ...)
     target = jax.tree.map(ocp.utils.to_shape_dtype_struct, nnx.to_pure_dict(state))
     params = ocp.StandardCheckpointer().restore(os.path.join(step_dir, PARAMS), target)
     nnx.replace_by_pure_dict(state, params)
-    return nnx.merge(graphdef, state), meta
+    return nnx.merge(graphdef, state, rest), meta
