@@ -134,3 +134,15 @@ def test_generate_refuses_to_overwrite(good_dataset):
     with pytest.raises(FileExistsError, match="already exists"):
         generate_dataset(pick_config(), out=str(good_dataset), episodes=1, workers=1,
                          progress=False)
+
+
+def test_ensure_dataset_never_overwrites_a_directory_it_cannot_read(tmp_path):
+    """demo/compare reuse data.dir: a corrupt or foreign directory there is an error that names
+    the fix, and its files are left alone."""
+    from train.generate_job import ensure_dataset
+    out = tmp_path / "data"
+    out.mkdir()
+    (out / "notes.txt").write_text("not a dataset")
+    with pytest.raises(RuntimeError, match="not a usable dataset.*--overwrite"):
+        ensure_dataset(pick_config(), str(out), progress=False, say=lambda *_: None)
+    assert (out / "notes.txt").read_text() == "not a dataset"

@@ -155,18 +155,24 @@ def generate_dataset(config, out: str | None = None, episodes: int | None = None
 def ensure_dataset(config, out: str | None = None, *, progress: bool = True,
                    say=print) -> str:
     """The config's dataset at `out` (default data.dir): reused when it opens and matches the
-    config's features, else generated (replacing a missing or incomplete one). `say` gets one
-    line about which, then the generation summary. Returns the directory."""
+    config's features, generated when the directory is missing or empty. A directory that holds
+    something else (a corrupt or mismatching dataset) is an error that names it: nothing is
+    overwritten behind the user's back. `say` gets one line about which, then the generation
+    summary. Returns the directory."""
     from robot_skills.data.dataset import EpisodeDataset
     from robot_skills.data.features import DataSpec
 
     out = out or config.data.dir
-    try:
-        n = len(EpisodeDataset(out, DataSpec.from_config(config)))
+    if os.path.isdir(out) and os.listdir(out):
+        try:
+            n = len(EpisodeDataset(out, DataSpec.from_config(config)))
+        except Exception as e:  # noqa: BLE001 - re-raised with the fix named
+            raise RuntimeError(f"{out} exists but is not a usable dataset for this config "
+                               f"({type(e).__name__}: {e}); point data.dir elsewhere, or delete "
+                               f"it / run `robot-skills generate --overwrite` to regenerate "
+                               f"it") from e
         say(f"reusing {out} ({n} episodes)")
         return out
-    except Exception:  # noqa: BLE001 - missing or incomplete: (re)generate it
-        pass
     say(f"generating {config.data.episodes} expert episodes ({config.task.name}) -> {out}")
     say(format_summary(generate_dataset(config, out=out, overwrite=True, progress=progress)))
     return out
