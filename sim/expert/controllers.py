@@ -21,6 +21,28 @@ OPEN_F = R.FINGER_RANGE[1]
 CLOSED_F = 0.0
 PALM_CLEARANCE = 0.03  # grasp site to the top of the object, so the palm never lands on it
 CARRY = R.STOW_Q  # arm tucked, gripper down, above every surface
+PARK_RADIUS = 0.35  # m from the work pose where path following hands over to `park`
+
+
+def park(base, pose, k_rho=1.2, k_alpha=4.0, k_beta=-1.5) -> tuple[float, float]:
+    """Unicycle pose stabilisation (Astolfi's polar law, reversing when the pose is behind):
+    (forward m/s, yaw rate rad/s) that bring `base` (x, y, yaw) to `pose` smoothly. Unlike
+    "turn to the point, drive, turn to the heading" it has no switch that flips the robot
+    around a few cm before the pose, so a learned policy can imitate it."""
+    c, s = math.cos(pose[2]), math.sin(pose[2])
+    dx, dy = base[0] - pose[0], base[1] - pose[1]
+    x, y = c * dx + s * dy, -s * dx + c * dy  # robot position in the pose frame
+    th = wrap_angle(base[2] - pose[2])
+    rho = math.hypot(x, y)
+    alpha = wrap_angle(math.atan2(-y, -x) - th)
+    direction = 1.0
+    if abs(alpha) > math.pi / 2:  # the pose is behind: back into it
+        direction = -1.0
+        alpha = wrap_angle(alpha + math.pi)
+    beta = wrap_angle(-th - alpha)
+    fwd = float(np.clip(direction * k_rho * rho, -0.3, 0.3))
+    rate = float(np.clip(k_alpha * alpha + k_beta * beta, -1.2, 1.2))
+    return fwd, rate
 
 
 @dataclasses.dataclass
@@ -129,6 +151,13 @@ class Skills:
                 dist = math.hypot(dx, dy)
                 if dist < (0.015 if final else 0.12):
                     break
+                if final and dist < PARK_RADIUS:
+                    fwd, rate = park((x, y, yaw), pose)
+                    if math.hypot(*(np.subtract(pose[:2], (x, y)))) < 0.015 \
+                            and abs(wrap_angle(pose[2] - yaw)) < 0.02:
+                        break
+                    yield Command(CARRY.copy(), finger, fwd, rate)
+                    continue
                 err = wrap_angle(math.atan2(dy, dx) - yaw)
                 if abs(err) > 0.3:
                     fwd, rate = 0.0, float(np.clip(3.0 * err, -1.4, 1.4))
