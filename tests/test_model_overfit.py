@@ -15,12 +15,13 @@ from robot_skills.model import (ModelConfig, SkillTransformer, loss_from_outputs
                                 skill_transformer_loss)
 from robot_skills.model.actions import gripper_threshold
 from robot_skills.model.config import LossConfig
+from sim.observation import STATE_DIM
 
 METRICS = {"loss", "skill_loss", "base_mse", "arm_mse", "gripper_loss", "skill_accuracy",
            "gripper_accuracy"}
 
 
-def synthetic_batch(B=8, T=8, D=61, S=7, seed=0):
+def synthetic_batch(B=8, T=8, D=STATE_DIM, S=7, seed=0):
     """Targets that are functions of the current state: learnable, not just memorisable."""
     rng = np.random.default_rng(seed)
     state = rng.normal(size=(B, T, D)).astype(np.float32)

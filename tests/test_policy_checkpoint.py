@@ -12,9 +12,11 @@ from flax import nnx
 
 from robot_skills.model import ModelConfig, SkillTransformer, cached_step, init_cache, reset_cache
 from robot_skills.policy import Policy, checkpoint_items, item_handlers, save_policy_checkpoint
+from sim.observation import STATE_DIM
+from sim.robot import ACTION
 
 TINY = dict(d_model=32, num_layers=2, num_heads=2, mlp_dim=64, state_hidden=32, context=5)
-D, A = 61, 8
+D, A = STATE_DIM, ACTION.dim
 
 
 def _stats(seed=0):
