@@ -3,9 +3,13 @@
   robot-skills plan-train --config configs/planner.py --workdir runs/planner
   robot-skills plan "put the red can in the top drawer" --workdir runs/planner --seed 3
 
-Default: see README "Language planner" for the measured run (command, minutes on the shared
-2-core CPU, exact match per split). Variant "small": a tiny model and corpus for tests and
-smoke runs (tens of seconds; no accuracy claim).
+Default (0.71M parameters, vocabulary 373, 30k training samples, 2,000 steps of batch 32): 23 min on the
+shared 2-core CPU (~1.9 steps/s while other jobs ran). Measured plan exact match (greedy):
+seen phrasings 0.708, held-out templates 0.450, held-out (object, goal) pairs 0.703, seen
+phrasings on real sim scenes 0.720; teacher-forced val loss was still falling at the end
+(0.076 / 0.045 / 0.037 at steps 1k / 1.5k / 2k), so longer runs should do better.
+Variant "small": a tiny model and corpus for tests and smoke runs (under a minute; no accuracy
+claim).
 """
 
 from __future__ import annotations
