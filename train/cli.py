@@ -1,4 +1,5 @@
-"""The `robot-skills` command line: expert, generate, train, eval, compare, bench, demo."""
+"""The `robot-skills` command line: expert, generate, train, eval, compare, bench, demo,
+plan-train, plan."""
 
 from __future__ import annotations
 
@@ -104,12 +105,19 @@ def _cmd_bench(args) -> int:
     return _emit(r, args.json)
 
 
-def _cmd_train(args) -> int:
+def _load_config(args, command: str):
+    """The --config file with its overrides, or None after printing why it cannot load."""
     from train.config import ConfigError, load_config
     try:
-        config = load_config(args.config, args.overrides)
+        return load_config(args.config, args.overrides)
     except ConfigError as e:
-        print(f"robot-skills train: {e}", file=sys.stderr)
+        print(f"robot-skills {command}: {e}", file=sys.stderr)
+        return None
+
+
+def _cmd_train(args) -> int:
+    config = _load_config(args, "train")
+    if config is None:
         return 2
     from train.train_job import NonFiniteLoss, train
     try:
@@ -161,6 +169,40 @@ def _cmd_compare(args) -> int:
     print(format_summary(r))
     if args.json:
         write_json(args.json, r)
+    return 0
+
+
+def _cmd_plan_train(args) -> int:
+    config = _load_config(args, "plan-train")
+    if config is None:
+        return 2
+    from train.plan_job import NonFiniteLoss, format_table, train_planner
+    try:
+        r = train_planner(config, args.workdir)
+    except NonFiniteLoss as e:
+        print(f"robot-skills plan-train: {e}", file=sys.stderr)
+        return 3
+    print(f"trained to step {r.step} in {r.minutes:.1f} min: train loss {r.train_loss:.4f}, "
+          f"val loss {r.val_loss:.4f}, {r.steps_per_s:.2f} steps/s\n"
+          f"plan exact match (greedy decoding):\n{format_table(r.evaluation)}\n"
+          f"  workdir        {r.workdir}\n  eval           {os.path.join(r.workdir, 'eval.json')}")
+    return 0
+
+
+def _cmd_plan(args) -> int:
+    from train.plan_job import plan_command
+    try:
+        r = plan_command(args.workdir, args.instruction, scene=args.scene, seed=args.seed,
+                         task=args.task)
+    except (FileNotFoundError, ValueError) as e:
+        print(f"robot-skills plan: {e}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(r, indent=2))
+        return 0
+    print(f"instruction    {r['instruction']}\nscene          {r['scene'] or '(none given)'}\n"
+          f"plan           {r['plan']}\nlatents        {tuple(r['latents_shape'])} "
+          f"({r['latent_codes']} codes)")
     return 0
 
 
@@ -256,6 +298,23 @@ def build_parser() -> argparse.ArgumentParser:
                         "data.episodes=8 (repeatable)")
     c.add_argument("--json", default=None, help="also write compare.json here")
     c.set_defaults(fn=_cmd_compare)
+
+    pt = sub.add_parser("plan-train", help="train the language planner (LCB stage 1)")
+    pt.add_argument("--config", default="configs/planner.py",
+                    help="config file, optionally with a variant: configs/planner.py:small")
+    pt.add_argument("--workdir", required=True)
+    pt.add_argument("overrides", nargs="*", help="config overrides KEY=VALUE, e.g. train.steps=100")
+    pt.set_defaults(fn=_cmd_plan_train)
+
+    pl = sub.add_parser("plan", help="plan an instruction with a trained planner")
+    pl.add_argument("instruction")
+    pl.add_argument("--workdir", required=True, help="plan-train workdir (or a checkpoint dir)")
+    pl.add_argument("--scene", default=None,
+                    help="scene as text, e.g. 'robot in room; red can in drawer'")
+    pl.add_argument("--seed", type=int, default=None, help="take the scene of this sim seed")
+    pl.add_argument("--task", default="rearrange_hard", help="task of the --seed scene")
+    pl.add_argument("--json", action="store_true", help="print JSON")
+    pl.set_defaults(fn=_cmd_plan)
 
     d = sub.add_parser("demo", help="the main job on the small default")
     d.add_argument("--out", default="runs/demo")

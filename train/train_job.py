@@ -131,17 +131,7 @@ class Trainer:
 
     # ------------------------------------------------------------ checkpoints
     def managers(self) -> tuple[ocp.CheckpointManager, ocp.CheckpointManager]:
-        t = self.config.train
-        handlers = dict(item_handlers(), **{OPT: ocp.StandardCheckpointHandler(),
-                                            TRAIN_STATE: ocp.JsonCheckpointHandler()})
-        latest = ocp.CheckpointManager(
-            os.path.join(self.workdir, CKPT_DIR), item_handlers=handlers,
-            options=ocp.CheckpointManagerOptions(max_to_keep=t.keep_checkpoints, create=True))
-        best = ocp.CheckpointManager(
-            os.path.join(self.workdir, BEST_DIR), item_handlers=item_handlers(),
-            options=ocp.CheckpointManagerOptions(
-                max_to_keep=1, best_fn=lambda m: m["val_loss"], best_mode="min", create=True))
-        return latest, best
+        return checkpoint_managers(self.workdir, self.config.train.keep_checkpoints)
 
     def save(self, mngr, step: int, stats: dict, extra: dict, *, with_opt: bool,
              metrics=None) -> None:
@@ -153,18 +143,44 @@ class Trainer:
 
     def restore(self, mngr) -> int | None:
         """Restores params and optimizer state from the latest checkpoint; returns its step."""
-        step = mngr.latest_step()
-        if step is None:
+        got = restore_latest(mngr, self.params, self.opt_state)
+        if got is None:
             return None
-        params_t = jax.tree.map(ocp.utils.to_shape_dtype_struct, nnx.to_pure_dict(self.params))
-        opt_t = jax.tree.map(ocp.utils.to_shape_dtype_struct, self.opt_state)
-        got = mngr.restore(step, args=ocp.args.Composite(
-            params=ocp.args.StandardRestore(params_t), opt_state=ocp.args.StandardRestore(opt_t),
-            train_state=ocp.args.JsonRestore()))
-        nnx.replace_by_pure_dict(self.params, got["params"])
+        step, self.params, opt_state = got
         self.params = jax.device_put(self.params, self.replicated)
-        self.opt_state = jax.device_put(got["opt_state"], self.replicated)
-        return int(got["train_state"]["step"])
+        self.opt_state = jax.device_put(opt_state, self.replicated)
+        return step
+
+
+def checkpoint_managers(workdir: str, keep: int
+                        ) -> tuple[ocp.CheckpointManager, ocp.CheckpointManager]:
+    """WORKDIR/checkpoints (latest `keep`, with optimizer state and train state) and WORKDIR/best
+    (params + meta of the lowest metrics["val_loss"]); items named as policy.checkpoint's."""
+    handlers = dict(item_handlers(), **{OPT: ocp.StandardCheckpointHandler(),
+                                        TRAIN_STATE: ocp.JsonCheckpointHandler()})
+    latest = ocp.CheckpointManager(
+        os.path.join(workdir, CKPT_DIR), item_handlers=handlers,
+        options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True))
+    best = ocp.CheckpointManager(
+        os.path.join(workdir, BEST_DIR), item_handlers=item_handlers(),
+        options=ocp.CheckpointManagerOptions(
+            max_to_keep=1, best_fn=lambda m: m["val_loss"], best_mode="min", create=True))
+    return latest, best
+
+
+def restore_latest(mngr, params, opt_state):
+    """(step, params, opt_state) of the manager's latest checkpoint, restored into the shapes
+    of `params` (an nnx.State, updated in place) and `opt_state`; None when there is none."""
+    step = mngr.latest_step()
+    if step is None:
+        return None
+    params_t = jax.tree.map(ocp.utils.to_shape_dtype_struct, nnx.to_pure_dict(params))
+    opt_t = jax.tree.map(ocp.utils.to_shape_dtype_struct, opt_state)
+    got = mngr.restore(step, args=ocp.args.Composite(
+        params=ocp.args.StandardRestore(params_t), opt_state=ocp.args.StandardRestore(opt_t),
+        train_state=ocp.args.JsonRestore()))
+    nnx.replace_by_pure_dict(params, got["params"])
+    return int(got["train_state"]["step"]), params, got["opt_state"]
 
 
 def _scalars(metrics: dict) -> dict:

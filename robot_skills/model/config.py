@@ -75,11 +75,7 @@ class ModelConfig:
     loss: LossConfig = LossConfig()
 
     def __post_init__(self):
-        if self.d_model % self.num_heads:
-            raise ValueError(f"d_model ({self.d_model}) must be a multiple of num_heads "
-                             f"({self.num_heads})")
-        if self.dtype not in DTYPES:
-            raise ValueError(f"unknown dtype {self.dtype!r}; use one of {DTYPES}")
+        check_width(self.d_model, self.num_heads, self.dtype)
         unknown = set(self.image_keys) - set(IMAGE_KEYS)
         if unknown:
             raise ValueError(f"unknown image keys {sorted(unknown)}; use {IMAGE_KEYS}")
@@ -124,6 +120,14 @@ class ModelConfig:
     def to_dict(self) -> dict:
         """JSON-able; `ModelConfig.from_config(c.to_dict()) == c`."""
         return dataclasses.asdict(self)
+
+
+def check_width(d_model: int, num_heads: int, dtype: str) -> None:
+    """Shared by every transformer config: heads divide the width, a known compute dtype."""
+    if d_model % num_heads:
+        raise ValueError(f"d_model ({d_model}) must be a multiple of num_heads ({num_heads})")
+    if dtype not in DTYPES:
+        raise ValueError(f"unknown dtype {dtype!r}; use one of {DTYPES}")
 
 
 def _check_keys(cls, d: dict, where: str) -> None:

@@ -29,7 +29,7 @@ FORMAT = "robot_skills.policy/1"
 DEFAULT_NORMALIZATION = {"state": "mean_std", "action": "none"}  # the loader's default
 
 
-def model_params(model: SkillTransformer) -> dict:
+def model_params(model: nnx.Module) -> dict:
     """The model's parameters as a pure nested dict of arrays (what is checkpointed)."""
     return nnx.to_pure_dict(nnx.state(model, nnx.Param))
 
@@ -92,7 +92,7 @@ def resolve_step_dir(path: str, step: int | None = None) -> str:
     steps = sorted(int(n) for n in os.listdir(path)
                    if n.isdigit() and os.path.isdir(os.path.join(path, n, META)))
     if not steps:
-        raise FileNotFoundError(f"{path} holds no policy checkpoint (no <step>/{META}/ folder)")
+        raise FileNotFoundError(f"{path} holds no checkpoint (no <step>/{META}/ folder)")
     if step is None:
         step = steps[-1]
     if step not in steps:
@@ -100,20 +100,30 @@ def resolve_step_dir(path: str, step: int | None = None) -> str:
     return os.path.join(path, str(step))
 
 
+def read_meta(step_dir: str, fmt: str) -> dict:
+    """The JSON meta item of a step directory, checked to be of format `fmt`."""
+    meta = ocp.Checkpointer(ocp.JsonCheckpointHandler()).restore(os.path.join(step_dir, META))
+    if meta.get("format") != fmt:
+        raise ValueError(f"{step_dir}: unknown checkpoint format {meta.get('format')!r}; "
+                         f"expected {fmt!r}")
+    return meta
+
+
+def restore_model(step_dir: str, build):
+    """The nnx module `build()` makes, with its nnx.Param leaves restored from step_dir/params.
+    Built for real: constants that are not parameters (e.g. the SkillTransformer's drop_state
+    mask) come from the config, not from disk."""
+    graphdef, state, rest = nnx.split(build(), nnx.Param, ...)
+    target = jax.tree.map(ocp.utils.to_shape_dtype_struct, nnx.to_pure_dict(state))
+    params = ocp.StandardCheckpointer().restore(os.path.join(step_dir, PARAMS), target)
+    nnx.replace_by_pure_dict(state, params)
+    return nnx.merge(graphdef, state, rest)
+
+
 def load_policy_checkpoint(path: str, step: int | None = None
                            ) -> tuple[SkillTransformer, dict]:
     """(model with restored parameters, meta dict) from a step directory or a manager root."""
     step_dir = resolve_step_dir(path, step)
-    meta = ocp.Checkpointer(ocp.JsonCheckpointHandler()).restore(os.path.join(step_dir, META))
-    if meta.get("format") != FORMAT:
-        raise ValueError(f"{step_dir}: unknown checkpoint format {meta.get('format')!r}; "
-                         f"expected {FORMAT!r}")
+    meta = read_meta(step_dir, FORMAT)
     config = ModelConfig.from_config(meta["model"])
-    # Built for real: constants that are not parameters (e.g. the drop_state mask) come from the
-    # config; only the nnx.Param leaves are read from disk.
-    model = SkillTransformer(config, rngs=nnx.Rngs(0))
-    graphdef, state, rest = nnx.split(model, nnx.Param, ...)
-    target = jax.tree.map(ocp.utils.to_shape_dtype_struct, nnx.to_pure_dict(state))
-    params = ocp.StandardCheckpointer().restore(os.path.join(step_dir, PARAMS), target)
-    nnx.replace_by_pure_dict(state, params)
-    return nnx.merge(graphdef, state, rest), meta
+    return restore_model(step_dir, lambda: SkillTransformer(config, rngs=nnx.Rngs(0))), meta
