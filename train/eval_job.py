@@ -67,7 +67,7 @@ def run_eval(workdir: str, task: str = "rearrange_hard", episodes: int = 100,
                       progress=progress,
                       desc=f"eval {task}/{split}" + (f"/{disturb}" if disturb else ""))
     wall = time.perf_counter() - t0
-    predicts = all(t.predicts_skill for t in traces)
+    predicts = setup.predicts_skill()
     rows = [episode_row(t, predicts_skill=predicts) for t in traces]
     summary = summarise(rows, wall, workers=W, disturbance=disturbance)
     files = {}

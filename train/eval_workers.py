@@ -49,6 +49,16 @@ class EvalSetup:
         if self.policy not in ("checkpoint", "expert"):
             raise ValueError(f"unknown policy {self.policy!r}; use 'expert' or 'checkpoint'")
 
+    def predicts_skill(self) -> bool:
+        """Whether the agent's skill output is a prediction (False for the expert, whose skill is
+        the label, and for a checkpoint without a skill head), read without loading params."""
+        if self.policy == "expert":
+            return False
+        from robot_skills.model import ModelConfig
+        from robot_skills.policy.checkpoint import FORMAT, read_meta, resolve_step_dir
+        meta = read_meta(resolve_step_dir(self.checkpoint), FORMAT)
+        return ModelConfig.from_config(meta["model"]).skill_head
+
     def build(self, K: int) -> tuple[list, object]:
         """K envs and the agent that steps them together."""
         if self.policy == "expert":
@@ -80,7 +90,7 @@ def _video_frames(trace: EpisodeTrace) -> list:
     return frames + [caption(trace.frames[-1], f"seed {trace.seed}  {verdict}")] * 10
 
 
-def write_media(out: str, trace: EpisodeTrace, fps: int) -> None:
+def write_media(out: str, trace: EpisodeTrace, fps: int, predicted: bool = True) -> None:
     """video_<seed>.mp4 (skills captioned on every frame) and timeline_<seed>.png of a
     recorded episode into `out`; the frames are dropped from the trace, the paths added."""
     from robot_skills.evaluation.plots import plot_skill_timeline
@@ -89,7 +99,7 @@ def write_media(out: str, trace: EpisodeTrace, fps: int) -> None:
     trace.files[f"video_{trace.seed}"] = str(write_video(out / f"video_{trace.seed}.mp4",
                                                          _video_frames(trace), fps=fps))
     trace.files[f"timeline_{trace.seed}"] = str(plot_skill_timeline(
-        out / f"timeline_{trace.seed}.png", trace, predicted=trace.predicts_skill))
+        out / f"timeline_{trace.seed}.png", trace, predicted=predicted))
     trace.frames = None
 
 
@@ -105,7 +115,7 @@ def run_share(setup: EvalSetup, envs: int, seeds: Sequence[int], record: Sequenc
 
     def finished(t: EpisodeTrace) -> None:
         if t.frames and setup.out is not None:
-            write_media(setup.out, t, fps)
+            write_media(setup.out, t, fps, predicted=agent.predicts_skill)
         if on_episode is not None:
             on_episode(t)
 

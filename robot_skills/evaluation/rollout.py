@@ -36,7 +36,6 @@ class EpisodeTrace:
     frames: list[np.ndarray] | None = None  # env.render() per step (recorded episodes only)
     disturbed_at: int | None = None  # control step of the disturbance (sim.disturbances), if any
     files: dict[str, str] = dataclasses.field(default_factory=dict)  # media written for it
-    predicts_skill: bool = True  # False: the agent predicts no skill (expert, flat BC)
 
 
 class SuccessBar:
@@ -116,8 +115,7 @@ def run_episodes(envs: Sequence, policy, seeds: Sequence[int], *, record: Sequen
                         if k.startswith("stage/")},
                 predicted_skills=pred[i], expert_skills=expert[i],
                 wall_time_s=time.perf_counter() - started[i], frames=frames[i],
-                disturbed_at=int(inf[APPLIED_AT]) if inf.get(APPLIED_AT, -1) >= 0 else None,
-                predicts_skill=bool(getattr(policy, "predicts_skill", True)))
+                disturbed_at=int(inf[APPLIED_AT]) if inf.get(APPLIED_AT, -1) >= 0 else None)
             done[t.index] = t
             if on_episode is not None:
                 on_episode(t)

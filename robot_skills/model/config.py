@@ -13,7 +13,7 @@ from collections.abc import Mapping
 
 import ml_collections
 
-from sim.observation import STATE_DIM
+from sim.observation import STATE_DIM, STATE_LAYOUT
 from sim.robot import ACTION
 from sim.skills import NUM_SKILLS
 
@@ -79,7 +79,6 @@ class ModelConfig:
         unknown = set(self.image_keys) - set(IMAGE_KEYS)
         if unknown:
             raise ValueError(f"unknown image keys {sorted(unknown)}; use {IMAGE_KEYS}")
-        from sim.observation import STATE_LAYOUT
         unknown_state = set(self.drop_state) - {name for name, _ in STATE_LAYOUT}
         if unknown_state:
             raise ValueError(f"drop_state names unknown state fields {sorted(unknown_state)}; "

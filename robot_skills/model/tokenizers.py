@@ -10,6 +10,7 @@ import numpy as np
 from flax import nnx
 
 from robot_skills.model.transformer import MLP
+from sim.observation import state_slices
 
 DEPTH_SCALE = 1.0 / 4.0  # metres -> ~[0, 1] inside a room (depth is clipped at 10 m by the sim)
 
@@ -44,7 +45,6 @@ class StateTokenizer(nnx.Module):
         self.dtype = dt
         keep = None  # (D,) 1 = read, 0 = dropped (config.drop_state); None: read all
         if config.drop_state:
-            from sim.observation import state_slices
             keep = np.ones(config.state_dim, np.float32)
             for name in config.drop_state:
                 keep[state_slices()[name]] = 0.0

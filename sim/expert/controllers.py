@@ -151,12 +151,8 @@ class Skills:
                 dist = math.hypot(dx, dy)
                 if dist < (0.015 if final else 0.12):
                     break
-                if final and dist < PARK_RADIUS:
-                    fwd, rate = park((x, y, yaw), pose)
-                    if math.hypot(*(np.subtract(pose[:2], (x, y)))) < 0.015 \
-                            and abs(wrap_angle(pose[2] - yaw)) < 0.02:
-                        break
-                    yield Command(CARRY.copy(), finger, fwd, rate)
+                if final and dist < PARK_RADIUS:  # the final waypoint is the pose itself
+                    yield Command(CARRY.copy(), finger, *park((x, y, yaw), pose))
                     continue
                 err = wrap_angle(math.atan2(dy, dx) - yaw)
                 if abs(err) > 0.3:
