@@ -51,6 +51,10 @@ def rearrange_config(task: str, variant: str, episodes: int, small_episodes: int
     d.episodes = small_episodes if "small" in tokens else episodes  # episodes written
     d.noise_std = 0.05  # DART noise on the executed action (labels stay clean)
     d.keep_failed = False  # keep failed expert episodes (metadata expert_success=False)
+    # DAgger: a trained policy (workdir or checkpoint dir) drives, the expert labels every state;
+    # the expert's action is executed instead with probability beta per step. "" = expert only.
+    d.driver = ""
+    d.beta = 0.0
     d.max_attempts = 4.0  # give up after max_attempts * episodes expert runs
     d.workers = 0  # expert processes; 0 = all cores
     # Reading (robot_skills.data.WindowLoader).
@@ -84,6 +88,7 @@ def train_section(tokens: set[str]) -> ml_collections.ConfigDict:
     t.weight_decay = 1e-4
     t.grad_clip = 1.0  # global norm
     t.seed = 0
+    t.init_from = ""  # a run (workdir or checkpoint dir) whose parameters start this one
     t.log_every = 25
     t.eval_every = 200 if small else 1000
     t.eval_batches = 4

@@ -4,6 +4,7 @@ dataset generator and the benchmarks."""
 from __future__ import annotations
 
 import dataclasses
+from typing import Protocol
 
 import numpy as np
 
@@ -31,13 +32,33 @@ class Episode:
                 "failure": self.failure, "stages": self.stages}
 
 
+class Driver(Protocol):
+    """Another agent that drives while the expert labels (DAgger): a closed-loop policy."""
+
+    def reset(self) -> None: ...
+
+    def act(self, obs: dict) -> np.ndarray: ...
+
+
 def run_expert_episode(env: RearrangeEnv, expert: Expert, episode_seed: int, record: bool = False,
-                       render: bool = False, render_every: int = 1) -> Episode:
+                       render: bool = False, render_every: int = 1, driver: Driver | None = None,
+                       beta: float = 0.0) -> Episode:
+    """One episode; every step is labelled with the expert's clean action and skill. Without a
+    driver the expert's (possibly noisy) action is executed. With one (DAgger), the driver's
+    action is executed, except with probability `beta` per step (drawn from the episode seed)
+    the expert's: the states are the mixture's, the labels stay the expert's."""
     obs, info = env.reset(options={"episode_seed": episode_seed})
     expert.reset(env)
+    if driver is not None:
+        driver.reset()
+        mix = np.random.default_rng([episode_seed, 0xDA6])
     skills, observations, actions, rewards, frames, calls = [], [], [], [], [], []
     while True:
         label, executed = expert.act(env)
+        if driver is not None:
+            action = driver.act(obs)
+            if mix.random() >= beta:
+                executed = action
         skills.append(info["expert_skill"])
         calls.append(info["expert_call"])
         if record:

@@ -38,11 +38,11 @@ def test_a_failing_worker_ends_the_run_with_its_error(tmp_path):
 
 def test_workers_start_with_one_thread_each_and_the_parent_environment_is_restored(
         monkeypatch):
-    from train.eval_workers import WORKER_XLA_FLAGS, _worker_environ
+    from train.eval_workers import WORKER_XLA_FLAGS, worker_environ
     monkeypatch.setenv("XLA_FLAGS", "--xla_force_host_platform_device_count=2")
     monkeypatch.setenv("OMP_NUM_THREADS", "3")
     monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
-    with _worker_environ():
+    with worker_environ():
         assert os.environ["XLA_FLAGS"] == (f"--xla_force_host_platform_device_count=2 "
                                            f"{WORKER_XLA_FLAGS}")
         assert os.environ["OMP_NUM_THREADS"] == "3"  # the user's setting wins

@@ -55,12 +55,17 @@ def _cmd_generate(args) -> int:
     from train.config import ConfigError, load_config
     from train.expert_job import write_json
     from train.generate_job import format_summary, generate_dataset
+    overrides = list(args.overrides)
+    if args.start is not None:
+        overrides.append(f"data.start={args.start}")
+    if args.policy:  # DAgger: failed episodes are the point, keep them
+        overrides += [f"data.driver={args.policy}", f"data.beta={args.beta}"]
     try:
-        config = load_config(args.config, args.overrides)
+        config = load_config(args.config, overrides)
         s = generate_dataset(config, out=args.out, episodes=args.episodes, workers=args.workers,
-                             keep_failed=True if args.keep_failed else None,
+                             keep_failed=True if args.keep_failed or args.policy else None,
                              overwrite=args.overwrite)
-    except (ConfigError, FileExistsError) as e:
+    except (ConfigError, FileExistsError, FileNotFoundError) as e:
         print(f"robot-skills generate: {e}", file=sys.stderr)
         return 2
     print(format_summary(s))
@@ -247,6 +252,12 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--out", default=None, help="dataset directory (default: data.dir)")
     g.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
     g.add_argument("--keep-failed", action="store_true", help="keep failed expert episodes")
+    g.add_argument("--start", type=int, default=None, help="first episode index (data.start)")
+    g.add_argument("--policy", default=None,
+                   help="DAgger: this trained policy (workdir or checkpoint dir) drives and the "
+                        "expert labels every visited state (data.driver); keeps failures")
+    g.add_argument("--beta", type=float, default=0.0,
+                   help="DAgger: probability per step that the expert's action is executed")
     g.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     g.add_argument("--json", default=None, help="write the summary with per-episode rows")
     g.add_argument("overrides", nargs="*", help="config overrides KEY=VALUE, e.g. data.noise_std=0")

@@ -35,6 +35,17 @@ def checkpoint_dir(workdir: str, checkpoint: str | None = None) -> str:
                             f"first or pass --checkpoint")
 
 
+def run_checkpoint(path: str, what: str) -> str:
+    """A training workdir (its best/, else checkpoints/) or a checkpoint directory; `what` names
+    the option in the error."""
+    if not os.path.isdir(path):
+        raise FileNotFoundError(f"{what}={path!r} does not exist; pass a training workdir or a "
+                                f"checkpoint directory")
+    if any(os.path.isdir(os.path.join(path, n)) for n in ("best", "checkpoints")):
+        return checkpoint_dir(path)
+    return path
+
+
 def _camera_size(workdir: str) -> int:
     try:
         with open(os.path.join(workdir, "config.json")) as f:

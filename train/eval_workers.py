@@ -145,7 +145,7 @@ def _run_worker_share(setup: EvalSetup, envs: int, indices: list[int], seeds: li
 
 
 @contextlib.contextmanager
-def _worker_environ():
+def worker_environ():
     """The environment spawned workers start with (they copy os.environ when started); the
     user's own settings win, XLA_FLAGS is extended."""
     new = {k: v for k, v in WORKER_ENV.items() if k not in os.environ}
@@ -176,7 +176,7 @@ def evaluate(setup: EvalSetup, seeds: Sequence[int], envs: int = 4, workers: int
     ctx = mp.get_context("spawn")  # JAX and fork do not mix
     done = ctx.Queue()
     bar = SuccessBar(len(seeds), desc, disable=not progress)
-    with _worker_environ():  # the pool starts its W processes in submit()
+    with worker_environ():  # the pool starts its W processes in submit()
         pool = ProcessPoolExecutor(W, mp_context=ctx, initializer=_init_worker,
                                    initargs=(done,))
         futures = [pool.submit(_run_worker_share, setup, envs, idx, [seeds[i] for i in idx],

@@ -10,6 +10,7 @@ the config alone, whatever the number of workers.
 from __future__ import annotations
 
 import collections
+import itertools
 import math
 import multiprocessing as mp
 import os
@@ -24,8 +25,22 @@ from sim.scene import SPLIT_SIZE, split_seed
 _WORKER = {}
 
 
+class PolicyDriver:
+    """A trained policy driving one env while the expert labels (sim.rollout.Driver)."""
+
+    def __init__(self, checkpoint: str):
+        from robot_skills.policy import Policy
+        self.policy = Policy.load(checkpoint, batch_size=1)
+
+    def reset(self) -> None:
+        self.policy.reset(1)
+
+    def act(self, obs: dict):
+        return self.policy.act([obs])["action"][0]
+
+
 def _init_worker(task: str, split: str, cameras: tuple[str, ...], camera_size: int,
-                 noise_std: float) -> None:
+                 noise_std: float, driver: str = "", beta: float = 0.0) -> None:
     os.environ.setdefault("MUJOCO_GL", "egl")
     try:
         from sim.env import RearrangeEnv
@@ -34,6 +49,8 @@ def _init_worker(task: str, split: str, cameras: tuple[str, ...], camera_size: i
                                       camera_size=camera_size)
         _WORKER["expert"] = default_expert(noise_std)
         _WORKER["noise_std"] = noise_std
+        _WORKER["driver"] = PolicyDriver(driver) if driver else None
+        _WORKER["beta"] = beta
     except Exception as e:  # noqa: BLE001 - reported by the first episode, with its cause
         _WORKER["error"] = e
 
@@ -43,7 +60,8 @@ def _run_seed(seed: int):
     if "error" in _WORKER:
         e = _WORKER["error"]
         raise RuntimeError(f"expert worker setup failed: {e!r}") from e
-    return record_episode(_WORKER["env"], _WORKER["expert"], seed, _WORKER["noise_std"])
+    return record_episode(_WORKER["env"], _WORKER["expert"], seed, _WORKER["noise_std"],
+                          driver=_WORKER["driver"], beta=_WORKER["beta"])
 
 
 def _in_seed_order(pool: ProcessPoolExecutor, seeds, lookahead: int):
@@ -65,19 +83,27 @@ def expert_records(config, episodes: int, workers: int, keep_failed: bool, progr
     max_runs = episodes if keep_failed else max(episodes, math.ceil(d.max_attempts * episodes))
     max_runs = min(max_runs, SPLIT_SIZE - d.start)
     seeds = (split_seed(d.split, d.start + i) for i in range(max_runs))
+    driver = ""
+    if d.get("driver"):
+        from train.eval_job import run_checkpoint
+        driver = run_checkpoint(d.driver, "data.driver")
     args = (config.task.name, d.split, tuple(config.env.cameras), int(config.env.camera_size),
-            float(d.noise_std))
+            float(d.noise_std), driver, float(d.get("beta", 0.0)))
     pool = None
     if workers == 1:
         _init_worker(*args)
         results = map(_run_seed, seeds)
     else:
+        from train.eval_workers import worker_environ
         # A worker that dies raises BrokenProcessPool here instead of hanging the job.
-        pool = ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"),
-                                   initializer=_init_worker, initargs=args)
-        results = _in_seed_order(pool, seeds, lookahead=2 * workers)
-    bar = tqdm(total=episodes, desc=f"generate {config.task.name}", unit="ep",
-               disable=not progress)
+        with worker_environ():  # one XLA/BLAS thread per worker (they start in submit())
+            pool = ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"),
+                                       initializer=_init_worker, initargs=args)
+            results = _in_seed_order(pool, seeds, lookahead=2 * workers)
+            next_result = next(results, None)  # submits the first look-ahead inside the block
+        results = itertools.chain([] if next_result is None else [next_result], results)
+    who = "policy+expert labels" if driver else config.task.name
+    bar = tqdm(total=episodes, desc=f"generate {who}", unit="ep", disable=not progress)
     kept = 0
     try:
         for rec in results:
@@ -132,6 +158,7 @@ def generate_dataset(config, out: str | None = None, episodes: int | None = None
     rows: list[dict] = []
     info = {"task": config.task.name, "split": d.split, "start": d.start,
             "noise_std": d.noise_std, "keep_failed": keep_failed,
+            "driver": d.get("driver", ""), "beta": d.get("beta", 0.0),
             "cameras": list(config.env.cameras), "camera_size": config.env.camera_size}
     t0 = time.perf_counter()
     records = expert_records(config, episodes, workers, keep_failed, progress, rows)
@@ -144,6 +171,7 @@ def generate_dataset(config, out: str | None = None, episodes: int | None = None
     summary = summarise_episodes(rows)
     summary.update(
         task=config.task.name, split=d.split, noise_std=d.noise_std, workers=workers, out=out,
+        driver=d.get("driver", ""), beta=d.get("beta", 0.0),
         episodes_written=index["num_episodes"], steps_written=index["num_steps"],
         bytes_on_disk=directory_bytes(out), wall_seconds=wall,
         expert_episodes_per_minute=60.0 * len(rows) / wall,
@@ -188,7 +216,8 @@ def format_summary(s: dict) -> str:
     return "\n".join([
         f"dataset {s['out']}: {s['episodes_written']} episodes, {s['steps_written']} steps "
         f"({s['task']} / {s['split']}, noise_std {s['noise_std']})",
-        f"  expert success {s['success_rate']:.3f}  (95% CI {lo:.3f}-{hi:.3f}, "
+        (f"  policy+expert (beta {s['beta']}) success " if s.get("driver") else
+         "  expert success ") + f"{s['success_rate']:.3f}  (95% CI {lo:.3f}-{hi:.3f}, "
         f"{s['successes']}/{s['episodes']} runs)",
         f"  on disk        {s['bytes_on_disk'] / 2**20:.1f} MiB "
         f"({s['bytes_per_step']:.0f} bytes/step)",

@@ -28,7 +28,8 @@ from tqdm import tqdm
 
 from robot_skills.data.loader import WindowLoader
 from robot_skills.model import ModelConfig, SkillTransformer, skill_transformer_loss
-from robot_skills.policy.checkpoint import checkpoint_items, item_handlers
+from robot_skills.policy.checkpoint import (checkpoint_items, item_handlers, resolve_step_dir,
+                                           restore_model)
 
 CKPT_DIR, BEST_DIR = "checkpoints", "best"
 OPT, TRAIN_STATE = "opt_state", "train_state"
@@ -95,6 +96,8 @@ class Trainer:
                              f"{self.model_config.context}: attention would silently see fewer "
                              f"steps than the window; set model.context >= data.window")
         model = SkillTransformer(self.model_config, rngs=nnx.Rngs(t.seed))
+        if t.get("init_from"):  # fine-tuning (e.g. after a DAgger round): params only
+            model = init_from(t.init_from, self.model_config)
         self.graphdef, params, self.rest = nnx.split(model, nnx.Param, ...)
         self.tx, self.schedule = make_optimizer(t)
         self.params = jax.device_put(params, self.replicated)
@@ -150,6 +153,19 @@ class Trainer:
         self.params = jax.device_put(self.params, self.replicated)
         self.opt_state = jax.device_put(opt_state, self.replicated)
         return step
+
+
+def init_from(path: str, model_config: ModelConfig) -> SkillTransformer:
+    """The model with parameters from another run (train.init_from: a workdir or checkpoint
+    directory); its architecture must be this config's."""
+    from train.eval_job import run_checkpoint
+    step_dir = resolve_step_dir(run_checkpoint(path, "train.init_from"))
+    try:
+        return restore_model(step_dir, lambda: SkillTransformer(model_config, rngs=nnx.Rngs(0)))
+    except Exception as e:  # noqa: BLE001 - re-raised with the option named
+        raise ValueError(f"train.init_from={path!r}: its parameters do not fit this config's "
+                         f"model ({type(e).__name__}: {e}); use the same model section as the "
+                         f"run it comes from") from e
 
 
 def checkpoint_managers(workdir: str, keep: int

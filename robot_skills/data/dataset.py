@@ -135,6 +135,39 @@ class EpisodeDataset:
         return out
 
 
+class EpisodeDatasets:
+    """Several dataset directories read as one (expert demonstrations + DAgger rounds):
+    episodes in directory order. The normalisation statistics are the FIRST directory's, so
+    aggregating data does not move the scale of a policy's inputs."""
+
+    def __init__(self, paths, spec: DataSpec | None = None):
+        self.parts = [EpisodeDataset(p, spec) for p in paths]
+        self.path = ",".join(p.path for p in self.parts)
+        self.lengths = np.concatenate([p.lengths for p in self.parts])  # (N,)
+        self.seeds = np.concatenate([p.seeds for p in self.parts])  # (N,)
+        self.stats = self.parts[0].stats
+        self._ends = list(np.cumsum([len(p) for p in self.parts]))
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def episode(self, i: int) -> dict:
+        i = int(i)
+        if not 0 <= i < len(self):
+            raise IndexError(f"episode {i} out of range: {self.path} has {len(self)} episodes")
+        k = bisect.bisect_right(self._ends, i)
+        return self.parts[k].episode(i - (self._ends[k - 1] if k else 0))
+
+
+def open_dataset(path, spec: DataSpec | None = None) -> EpisodeDataset | EpisodeDatasets:
+    """One directory, or several given as a list or a comma-separated string (read as one)."""
+    paths = [p.strip() for p in path.split(",")] if isinstance(path, str) else list(path)
+    paths = [p for p in paths if p]
+    if not paths:
+        raise DatasetError("no dataset directory given; pass --data DIR[,DIR...] or set data.dir")
+    return EpisodeDataset(paths[0], spec) if len(paths) == 1 else EpisodeDatasets(paths, spec)
+
+
 def _require(path: str, what: str, is_dir: bool = False) -> None:
     ok = os.path.isdir(path) if is_dir else os.path.isfile(path)
     if not ok:

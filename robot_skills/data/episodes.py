@@ -35,12 +35,15 @@ class EpisodeRecord:
                 "failure": self.metadata["failure"], "stages": json.loads(self.metadata["stages"])}
 
 
-def record_episode(env, expert, seed: int, noise_std: float) -> EpisodeRecord:
-    """Runs the expert on `seed` in `env` and packs the episode for the writer."""
+def record_episode(env, expert, seed: int, noise_std: float, driver=None, beta: float = 0.0
+                   ) -> EpisodeRecord:
+    """Runs the expert on `seed` in `env` (or a driver labelled by it: sim.rollout) and packs
+    the episode for the writer. With a driver, metadata expert_success is the success of what
+    was executed (the driver / expert mixture)."""
     from sim.instructions import instruction
     from sim.rollout import run_expert_episode
 
-    ep = run_expert_episode(env, expert, seed, record=True)
+    ep = run_expert_episode(env, expert, seed, record=True, driver=driver, beta=beta)
     obs = ep.observations
     observation = {"state": np.stack([o["state"] for o in obs]).astype(np.float32)}  # (T, D)
     if "depth" in obs[0]:

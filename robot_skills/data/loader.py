@@ -25,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from robot_skills.data.dataset import EpisodeDataset
+from robot_skills.data.dataset import EpisodeDataset, EpisodeDatasets, open_dataset
 from robot_skills.data.errors import DatasetError
 from robot_skills.data.features import DataSpec
 from robot_skills.data.normalization import FIELDS, MODES, normalize
@@ -67,7 +67,7 @@ def _nbytes(ep: dict) -> int:
 class WindowLoader:
     """Windows of one split (train or val) of an EpisodeDataset."""
 
-    def __init__(self, dataset: EpisodeDataset, split: str = "train", *, window: int = 16,
+    def __init__(self, dataset: EpisodeDataset | EpisodeDatasets, split: str = "train", *, window: int = 16,
                  batch_size: int = 64, seed: int = 0, val_fraction: float = 0.05,
                  normalization: dict | None = None, prefetch: int = 4, threads: int = 2,
                  cache_mb: float = 8):
@@ -97,9 +97,10 @@ class WindowLoader:
     @classmethod
     def from_config(cls, config, split: str = "train", data_dir: str | None = None
                     ) -> WindowLoader:
-        """The loader a config describes; the dataset must match its DataSpec."""
+        """The loader a config describes; the dataset must match its DataSpec. data_dir (or
+        data.dir): one directory or several, comma-separated (read as one dataset)."""
         d = config.data
-        dataset = EpisodeDataset(data_dir or d.dir, DataSpec.from_config(config))
+        dataset = open_dataset(data_dir or d.dir, DataSpec.from_config(config))
         return cls(dataset, split, window=d.window, batch_size=d.batch_size, seed=d.seed,
                    val_fraction=d.val_fraction, normalization=dict(d.normalization),
                    prefetch=d.prefetch, threads=d.threads, cache_mb=d.cache_mb)

@@ -1,7 +1,8 @@
 """Skill controllers of the scripted expert, written as generators: each yields one `Command`
 per control step and reads the (privileged) world state between steps.
 
-navigate: grid A* + pure pursuit, then turn to the work pose. pick/place: Jacobian IK through
+navigate: pure pursuit along the map's clearance-weighted path-cost field (the route
+observation's), Astolfi parking, then turn to the work pose; a function of the state alone. pick/place: Jacobian IK through
 waypoints (entry, hover, grasp/release). open/close: grasp the handle and pull/push it along
 the drawer's slide or the door's arc."""
 
@@ -15,13 +16,15 @@ import numpy as np
 from sim import furniture as F
 from sim import robot as R
 from sim.expert.ik import ArmIK, horizontal, top_down
-from sim.navigation import astar, wrap_angle
+from sim.navigation import GeodesicField, wrap_angle
+from sim.observation import ROUTE_LOOKAHEAD
 
 OPEN_F = R.FINGER_RANGE[1]
 CLOSED_F = 0.0
 PALM_CLEARANCE = 0.03  # grasp site to the top of the object, so the palm never lands on it
 CARRY = R.STOW_Q  # arm tucked, gripper down, above every surface
 PARK_RADIUS = 0.35  # m from the work pose where path following hands over to `park`
+NAVIGATE_MAX_STEPS = 2000  # one navigate call; the episode's time limit ends it sooner
 
 
 def park(base, pose, k_rho=1.2, k_alpha=4.0, k_beta=-1.5) -> tuple[float, float]:
@@ -63,6 +66,10 @@ class Skills:
         self.ik = ArmIK(self.world)
         routes = env.observer.routes  # the map the route observation is computed on
         self.grid, self.clearance = routes.grid, routes.clearance
+        self._fields: dict[tuple[float, float], GeodesicField] = {}
+        for pose, f in zip(routes.poses, routes.fields):
+            if f is not None:
+                self._fields[(round(float(pose[0]), 2), round(float(pose[1]), 2))] = f
 
     # ------------------------------------------------------------ primitives
     def hold(self, finger=None):
@@ -134,39 +141,48 @@ class Skills:
         yield from self.move_joints(CARRY, finger, tol=0.03, max_steps=40)
 
     # ------------------------------------------------------------ navigate
+    def field(self, pose) -> GeodesicField:
+        """The map's path-cost field to `pose` (built once per pose; the route observation's
+        fields are reused, so the expert steers by exactly what the policy observes)."""
+        key = (round(float(pose[0]), 2), round(float(pose[1]), 2))
+        if key not in self._fields:
+            self._fields[key] = GeodesicField(self.grid, pose[:2], self.clearance)
+        return self._fields[key]
+
+    def drive(self, pose, carrying=None) -> Command | None:
+        """One navigation command from the current state alone (no memory of a planned path):
+        pure pursuit towards the point ROUTE_LOOKAHEAD along the map's best path (the point the
+        route observation shows), `park` within PARK_RADIUS, then turn to the pose's heading.
+        None once there. Being a function of the state, it also labels states a learned policy
+        drove into (DAgger)."""
+        w = self.world
+        finger = CLOSED_F if carrying else OPEN_F
+        x, y, yaw = w.base_pose()
+        dist = math.hypot(pose[0] - x, pose[1] - y)
+        if dist < 0.015:
+            err = wrap_angle(pose[2] - yaw)
+            if abs(err) < 0.02:
+                return None
+            return Command(CARRY.copy(), finger, 0.0, float(np.clip(3.0 * err, -1.2, 1.2)))
+        point, length = self.field(pose).lookahead((x, y), ROUTE_LOOKAHEAD)
+        if not math.isfinite(length):  # pushed into an inflated margin: back out of it
+            return Command(CARRY.copy(), finger, -0.2, 0.0)
+        if dist < PARK_RADIUS and length < 2 * PARK_RADIUS:
+            return Command(CARRY.copy(), finger, *park((x, y, yaw), pose))
+        err = wrap_angle(math.atan2(point[1] - y, point[0] - x) - yaw)
+        rate = float(np.clip(3.0 * err, -1.4, 1.4))
+        if abs(err) > 0.3:
+            return Command(CARRY.copy(), finger, 0.0, rate)
+        return Command(CARRY.copy(), finger, min(0.55, 1.5 * length) * math.cos(err), rate)
+
     def navigate(self, pose, carrying=None):
         yield from self.tuck(carrying)
-        finger = CLOSED_F if carrying else OPEN_F
-        w = self.world
-        path = astar(self.grid, w.base_pose()[:2], pose[:2], self.clearance)
-        if path is None:  # e.g. pushed into an inflated margin: back up a little and retry
-            for _ in range(5):
-                yield Command(CARRY.copy(), finger, -0.2, 0.0)
-            return
-        for i, wp in enumerate(path[1:], start=1):
-            final = i == len(path) - 1
-            for _ in range(200):
-                x, y, yaw = w.base_pose()
-                dx, dy = wp[0] - x, wp[1] - y
-                dist = math.hypot(dx, dy)
-                if dist < (0.015 if final else 0.12):
-                    break
-                if final and dist < PARK_RADIUS:  # the final waypoint is the pose itself
-                    yield Command(CARRY.copy(), finger, *park((x, y, yaw), pose))
-                    continue
-                err = wrap_angle(math.atan2(dy, dx) - yaw)
-                if abs(err) > 0.3:
-                    fwd, rate = 0.0, float(np.clip(3.0 * err, -1.4, 1.4))
-                else:
-                    speed = min(0.55, 1.5 * dist) if final else 0.55
-                    fwd, rate = speed * math.cos(err), float(np.clip(3.0 * err, -1.4, 1.4))
-                yield Command(CARRY.copy(), finger, fwd, rate)
-        for _ in range(60):
-            err = wrap_angle(pose[2] - w.base_pose()[2])
-            if abs(err) < 0.02:
+        for _ in range(NAVIGATE_MAX_STEPS):
+            cmd = self.drive(pose, carrying)
+            if cmd is None:
                 break
-            yield Command(CARRY.copy(), finger, 0.0, float(np.clip(3.0 * err, -1.2, 1.2)))
-        yield Command(CARRY.copy(), finger, 0.0, 0.0)
+            yield cmd
+        yield Command(CARRY.copy(), CLOSED_F if carrying else OPEN_F, 0.0, 0.0)
 
     # ------------------------------------------------------------ pick / place
     def _hover_z(self, r, z_grasp, rise):

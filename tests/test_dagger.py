@@ -1,0 +1,146 @@
+"""DAgger: the expert labels states another agent drove into. Its navigation is a function of
+the state (steering by the route point the policy observes); `generate --policy` writes the
+visited states with expert labels; several dataset directories train as one; train.init_from
+starts a run from another run's parameters."""
+
+from __future__ import annotations
+
+import math
+
+import mujoco
+import numpy as np
+import pytest
+
+from robot_skills.data.dataset import EpisodeDatasets, open_dataset
+from robot_skills.data.features import DataSpec
+from sim.env import RearrangeEnv
+from sim.expert.controllers import PARK_RADIUS, Skills
+from sim.observation import state_slices
+from train.config import load_config
+
+TINY = ["task.name=pick", "data.val_fraction=0.25", "data.window=4", "data.batch_size=8",
+        "data.prefetch=2", "data.noise_std=0", "model.d_model=32", "model.num_layers=1",
+        "model.num_heads=2", "model.mlp_dim=64", "model.state_hidden=32", "model.context=4",
+        "train.steps=2", "train.warmup_steps=1", "train.log_every=1", "train.eval_every=2",
+        "train.eval_batches=1", "train.checkpoint_every=2"]
+
+
+def tiny_config(*overrides):
+    return load_config("configs/rearrange_easy.py:small", TINY + list(overrides))
+
+
+@pytest.mark.parametrize("seed", [0, 3])
+def test_navigation_label_steers_by_the_observed_route_point(seed):
+    """Put the robot anywhere on the route, facing anywhere: the expert's navigation command is
+    the same for two fresh experts (no path memory) and turns towards the target_route point
+    of the observation."""
+    env = RearrangeEnv(task="rearrange_easy", split="eval")
+    try:
+        obs, _ = env.reset(options={"episode_seed": 1000 + seed})
+        w, pose = env.world, env.plan.pose
+        x, y, _ = w.base_pose()
+        rng = np.random.default_rng(seed)
+        checked = 0
+        for _ in range(6):
+            w.set_base_pose(x, y, float(rng.uniform(-math.pi, math.pi)))
+            mujoco.mj_forward(w.model, w.data)
+            state = env.observer.state(env.task, [], env.goal_world())
+            a, b = Skills(env).drive(pose), Skills(env).drive(pose)
+            assert (a.forward, a.yaw_rate) == (b.forward, b.yaw_rate)
+            route = state[state_slices()["target_route"]]
+            if math.hypot(pose[0] - x, pose[1] - y) > PARK_RADIUS:
+                bearing = math.atan2(route[1], route[0])
+                assert a.yaw_rate == pytest.approx(np.clip(3.0 * bearing, -1.4, 1.4), abs=1e-6)
+                assert a.forward >= 0.0 and (a.forward == 0.0) == (abs(bearing) > 0.3)
+                checked += 1
+        assert checked == 6
+    finally:
+        env.close()
+
+
+@pytest.fixture(scope="module")
+def expert_data(write_dataset):
+    return write_dataset("dagger_expert", tiny_config(), 2)
+
+
+@pytest.fixture(scope="module")
+def random_policy(tmp_path_factory, expert_data):
+    """An untrained (random) policy checkpoint of the tiny config."""
+    from flax import nnx
+
+    from robot_skills.data.dataset import EpisodeDataset
+    from robot_skills.model import ModelConfig, SkillTransformer
+    from robot_skills.policy import Policy
+    config = tiny_config()
+    model = SkillTransformer(ModelConfig.from_config(config.model), rngs=nnx.Rngs(3))
+    out = tmp_path_factory.mktemp("random_policy") / "ckpt"
+    Policy(model, EpisodeDataset(expert_data).stats).save(str(out), config=config)
+    return str(out)
+
+
+def _dagger(tmp_path, name, policy, beta):
+    from train.generate_job import generate_dataset
+    out = tmp_path / name
+    s = generate_dataset(tiny_config(f"data.driver={policy}", f"data.beta={beta}"), out=str(out),
+                         episodes=2, workers=1, keep_failed=True, progress=False)
+    return str(out), s
+
+
+@pytest.mark.timeout(300)
+def test_dagger_with_beta_one_reproduces_the_expert_dataset(tmp_path, expert_data, random_policy):
+    """beta=1 executes the expert's action every step: the same states and labels as the
+    expert-only dataset. The driver is still queried every step (same code path)."""
+    path, s = _dagger(tmp_path, "beta1", random_policy, 1.0)
+    ref, got = open_dataset(expert_data), open_dataset(path)
+    assert s["driver"] == random_policy and list(got.seeds) == list(ref.seeds)
+    for i in range(len(ref)):
+        a, b = ref.episode(i), got.episode(i)
+        np.testing.assert_array_equal(a["state"], b["state"])
+        np.testing.assert_array_equal(a["action"], b["action"])
+        np.testing.assert_array_equal(a["skill"], b["skill"])
+
+
+@pytest.mark.timeout(300)
+def test_dagger_records_the_policys_states_with_expert_labels(tmp_path, expert_data,
+                                                              random_policy):
+    """beta=0: a random policy drives (it fails); its states are kept with the expert's labels,
+    and the dataset trains together with the expert's (normalisation of the first)."""
+    path, s = _dagger(tmp_path, "beta0", random_policy, 0.0)
+    ref, got = open_dataset(expert_data), open_dataset(path)
+    assert s["episodes_written"] == 2 and s["successes"] == 0  # failures are kept
+    for i in range(len(ref)):
+        a, b = ref.episode(i), got.episode(i)
+        np.testing.assert_array_equal(a["state"][0], b["state"][0])  # same start
+        n = min(len(a["state"]), len(b["state"]))
+        assert not np.allclose(a["state"][:n], b["state"][:n])  # the policy drove elsewhere
+        assert np.all(np.abs(b["action"]) <= 1.0) and np.all(b["skill"] >= 0)
+    both = open_dataset(f"{expert_data},{path}", DataSpec.from_config(tiny_config()))
+    assert isinstance(both, EpisodeDatasets) and len(both) == len(ref) + len(got)
+    assert both.stats == ref.stats
+    np.testing.assert_array_equal(both.episode(len(ref))["state"], got.episode(0)["state"])
+    from robot_skills.data.loader import WindowLoader
+    batch = WindowLoader.from_config(tiny_config(), "train", f"{expert_data},{path}").batch(0)
+    assert batch["observation"]["state"].shape[:2] == (8, 4)
+
+
+def test_missing_driver_is_a_clear_error(tmp_path):
+    from train.generate_job import generate_dataset
+    with pytest.raises(FileNotFoundError, match="data.driver"):
+        generate_dataset(tiny_config(f"data.driver={tmp_path / 'nope'}"), out=str(tmp_path / "o"),
+                         episodes=1, workers=1, progress=False)
+
+
+@pytest.mark.timeout(300)
+def test_init_from_starts_a_run_from_another_runs_parameters(random_policy):
+    import jax
+    from flax import nnx
+
+    from robot_skills.policy.checkpoint import load_policy_checkpoint
+    from train.train_job import Trainer
+    trainer = Trainer(tiny_config(f"train.init_from={random_policy}"), "/tmp/unused_workdir")
+    model, _ = load_policy_checkpoint(random_policy)
+    want = nnx.state(model, nnx.Param)
+    for a, b in zip(jax.tree.leaves(want), jax.tree.leaves(trainer.params)):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    with pytest.raises(ValueError, match="train.init_from"):
+        Trainer(tiny_config(f"train.init_from={random_policy}", "model.d_model=64"), "/tmp/x")
