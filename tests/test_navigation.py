@@ -1,4 +1,4 @@
-"""Occupancy grid and A* on hand-built grids."""
+"""Occupancy grid, clearance map and the path-cost field (GeodesicField) on hand-built grids."""
 
 from __future__ import annotations
 
@@ -7,8 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from sim.navigation import (CLEARANCE_REACH, GeodesicField, OccupancyGrid, astar,
-                            clearance_map)
+from sim.navigation import CLEARANCE_REACH, GeodesicField, OccupancyGrid, clearance_map
 
 START, GOAL = (1.0, 1.0), (3.0, 1.0)
 
@@ -56,65 +55,28 @@ def test_wall_blocks_the_straight_line():
     assert not g.line_free(START, GOAL)
 
 
-def test_astar_finds_a_collision_free_path_around_the_wall():
-    g = wall_grid()
-    path = astar(g, START, GOAL)
-    assert path is not None
-    np.testing.assert_array_equal(path[0], START)
-    np.testing.assert_array_equal(path[-1], GOAL)
-    for p in path:
-        assert g.free(p), f"waypoint {p} is blocked"
-    for a, b in zip(path[:-1], path[1:]):
-        assert g.line_free(a, b), f"segment {a} -> {b} crosses the wall"
-    # It goes around the end of the wall, and not absurdly far.
-    assert max(p[1] for p in path) > 3.0
-    length = path_length(path)
-    shortest = 2 * math.hypot(1.0, 2.2)  # via the inflated wall tip (2, 3.2)
-    assert shortest - 0.1 <= length <= shortest * 1.15
-    # Shortcut smoothing leaves only a handful of waypoints.
-    assert len(path) <= 6
-
-
-def test_astar_straight_line_when_unobstructed():
+def test_geodesic_field_is_deterministic_and_straight_when_unobstructed():
     g = OccupancyGrid(4.0, 4.0)
-    path = astar(g, (0.5, 0.5), (3.3, 2.7))
-    assert len(path) == 2
-    assert path_length(path) == pytest.approx(math.hypot(2.8, 2.2))
+    a, b = GeodesicField(g, (3.3, 2.7)), GeodesicField(g, (3.3, 2.7))
+    np.testing.assert_array_equal(a.cost, b.cost)
+    _, length = a.lookahead((0.5, 0.5), 0.6)
+    # 8-connected grid metric: at most ~8% above the straight line.
+    assert math.hypot(2.8, 2.2) - 0.05 <= length <= 1.09 * math.hypot(2.8, 2.2)
 
 
-def test_astar_is_deterministic():
-    g = wall_grid()
-    a, b = astar(g, START, GOAL), astar(g, START, GOAL)
-    assert len(a) == len(b)
-    for p, q in zip(a, b):
-        np.testing.assert_array_equal(p, q)
+def test_geodesic_field_of_a_blocked_goal_reports_unreachable():
+    field = GeodesicField(wall_grid(), (2.0, 1.0))
+    assert math.isinf(field.lookahead(START, 0.6)[1])
 
 
-def test_astar_returns_none_when_goal_is_enclosed():
-    g = boxed_goal_grid()
-    assert g.free((3.0, 3.0))
-    assert astar(g, START, (3.0, 3.0)) is None
-    reach = g.reachable(START)
-    assert reach[g.cell(START)] and not reach[g.cell((3.0, 3.0))]
-    # ... while a goal outside the fence is still reachable.
-    assert astar(g, START, (1.0, 3.5)) is not None
-
-
-def test_astar_returns_none_when_goal_is_blocked():
-    g = wall_grid()
-    assert astar(g, START, (2.0, 1.0)) is None
-
-
-def test_astar_leaves_a_blocked_start_cell():
-    """Documented: a start brushing an inflated margin (its own cell blocked, a neighbour
-    free) may still leave it."""
+def test_geodesic_route_leaves_a_blocked_start_cell():
+    """Documented: a base brushing an inflated margin (its own cell blocked) is routed from the
+    nearest reached cell."""
     g = OccupancyGrid(4.0, 4.0)
     g.block_rect((2.0, 0.5), (1.9, 0.05), 0.0, 0.45)  # inflated margin up to y = 1.0
     assert not g.free((1.0, 1.0)) and g.free((1.0, 1.05))
-    path = astar(g, (1.0, 1.0), (3.0, 3.0))
-    assert path is not None
-    np.testing.assert_array_equal(path[0], (1.0, 1.0))
-    np.testing.assert_array_equal(path[-1], (3.0, 3.0))
+    point, length = GeodesicField(g, (3.0, 3.0)).lookahead((1.0, 1.0), 0.6)
+    assert math.isfinite(length) and g.free(point)
 
 
 def test_reachable_flood_fill_respects_walls():
@@ -155,11 +117,19 @@ def min_clearance(g, path) -> float:
     return float(np.min(np.linalg.norm(pts[:, None] - blocked[None], axis=-1)))
 
 
-def test_clearance_weighted_astar_keeps_its_distance_from_obstacles():
+def route(field, start, step=0.3, max_points=60) -> list[np.ndarray]:
+    """The polyline of route points from start to the field's goal."""
+    pts = [np.asarray(start, float)]
+    while not np.allclose(pts[-1], field.goal) and len(pts) < max_points:
+        pts.append(field.lookahead(pts[-1], step)[0])
+    return pts
+
+
+def test_clearance_weighted_route_keeps_its_distance_from_obstacles():
     g = pillar_grid()
-    plain = astar(g, START, GOAL)
-    safe = astar(g, START, GOAL, clearance_map(g))
-    assert plain is not None and safe is not None
+    plain = route(GeodesicField(g, GOAL), START)
+    safe = route(GeodesicField(g, GOAL, clearance_map(g)), START)
+    assert np.allclose(plain[-1], GOAL) and np.allclose(safe[-1], GOAL)
     assert min_clearance(g, plain) < 0.1  # the shortest path grazes the pillar's margin
     assert min_clearance(g, safe) > 0.2
     assert path_length(safe) < 1.5 * path_length(plain)  # a detour, not a tour of the room
