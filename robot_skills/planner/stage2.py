@@ -10,11 +10,14 @@ with format FORMAT plus "planner" (PlannerConfig), "bridge" (BridgeConfig), "tok
 
 Tokenizer: WORKDIR/tokenizer.json when resuming; else the stage-1 checkpoint's; else fitted on
 the planner corpus (`planner.data`). With `planner.init` the stage-1 checkpoint's
-PlannerConfig is used (its shapes are the parameters'); `planner.model` then only documents.
+PlannerConfig is used (its shapes are the parameters') with latent_dim set to the policy's
+d_model, and only its LM is loaded: stage 1 never trains the bridge projection (no loss reaches
+it), so the bridge starts fresh at the policy's width; `planner.model` then only documents.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 import optax
@@ -51,11 +54,16 @@ class Stage2:
         self.freeze = str(config.train.get("freeze", "joint"))
         self.init_params = None
         init_tok = None
+        self.policy_config = ModelConfig.from_config(config.model)
         if p.init:
             from robot_skills.planner.checkpoint import Planner
             stage1 = Planner.load(p.init)
-            planner_cfg, init_tok = stage1.config, stage1.tokenizer
-            self.init_params = model_params(stage1.model)
+            # Stage 1 trains the LM only (its bridge gets no loss): keep the LM, give the bridge
+            # the policy's width and a fresh init.
+            planner_cfg = dataclasses.replace(stage1.config,
+                                              latent_dim=self.policy_config.d_model)
+            init_tok = stage1.tokenizer
+            self.init_params = model_params(stage1.model.lm)
         tok_path = os.path.join(workdir, TOKENIZER_FILE)
         if os.path.exists(tok_path):
             self.tokenizer = PlanTokenizer.load(tok_path)
@@ -69,7 +77,6 @@ class Stage2:
         if not p.init:
             planner_cfg = PlannerConfig.from_config(p.model, vocab_size=self.tokenizer.vocab_size)
         self.planner_config = planner_cfg
-        self.policy_config = ModelConfig.from_config(config.model)
         check_shapes(self.policy_config, planner_cfg, self.bridge)
         self.widths = Widths(int(p.prompt_width), int(p.plan_width))
         self.widths.check(planner_cfg)
@@ -79,9 +86,9 @@ class Stage2:
         model = LCBModel(self.policy_config, self.planner_config, self.bridge,
                          rngs=nnx.Rngs(seed))
         if self.init_params is not None and model.planner is not None:
-            state = nnx.state(model.planner, nnx.Param)
+            state = nnx.state(model.planner.lm, nnx.Param)
             nnx.replace_by_pure_dict(state, self.init_params)
-            nnx.update(model.planner, state)
+            nnx.update(model.planner.lm, state)
         return model
 
     def optimizer(self, tx: optax.GradientTransformation) -> optax.GradientTransformation:
