@@ -40,15 +40,21 @@ def test_every_variant_config_loads():
         load_config("configs/lcb.py:lcb,oracle")
 
 
+@pytest.fixture(scope="module")
+def lcb_run(dataset, tmp_path_factory):
+    from train.train_job import train
+    work = str(tmp_path_factory.mktemp("lcb") / "work")
+    return work, train(lcb_config("lcb"), work, data_dir=dataset, progress=False)
+
+
 @pytest.mark.timeout(300)
-def test_lcb_trains_with_the_trainer_and_its_checkpoint_restores(dataset, tmp_path):
+def test_lcb_trains_with_the_trainer_and_its_checkpoint_restores(dataset, lcb_run):
     from robot_skills.data.loader import WindowLoader
     from robot_skills.planner.joint import lcb_loss
     from robot_skills.planner.stage2 import Stage2, load_lcb_checkpoint
-    from train.train_job import device_batch, train
+    from train.train_job import device_batch
     config = lcb_config("lcb")
-    work = str(tmp_path / "lcb")
-    r = train(config, work, data_dir=dataset, progress=False)
+    work, r = lcb_run
     assert r.step == 2 and np.isfinite(r.train_loss) and np.isfinite(r.val_loss)
     train_rows = _rows(work, "train")
     assert [row["step"] for row in train_rows] == [0, 1, 2]
@@ -89,3 +95,54 @@ def test_a_frozen_stage1_planner_is_loaded_and_never_changes(dataset, tmp_path):
     same = jax.tree.map(lambda a, b: bool(jnp.array_equal(a, b)), model_params(stage1.lm),
                         model_params(model.planner.lm))
     assert all(jax.tree.leaves(same))
+
+
+@pytest.mark.timeout(300)
+def test_eval_runs_an_lcb_workdir_with_heldout_phrasings(lcb_run):
+    from train.eval_job import run_eval
+    work, _ = lcb_run
+    r = run_eval(work, task="pick", episodes=1, split="eval", envs=1, videos=0, workers=1,
+                 progress=False, instructions="heldout_template")
+    assert r["out"].endswith("eval_pick_eval_heldout_template")
+    assert r["instructions"] == "heldout_template" and r["summary"]["episodes"] == 1
+    with pytest.raises(ValueError, match="unknown instructions"):
+        run_eval(work, task="pick", episodes=1, instructions="paraphrase")
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("bridge", ["text", "oracle", "instruction"])
+def test_the_agent_gives_each_episode_its_bridge_prefix(make_env, bridge):
+    """Word bridges at reset: the plan (decoded, or ground truth for the oracle) or the
+    instruction becomes the episode's prefix; then the policy steps."""
+    from robot_skills.model import ModelConfig
+    from robot_skills.planner.agent import LCBAgent
+    from robot_skills.planner.bridge import BridgeConfig
+    from robot_skills.planner.config import PlannerConfig
+    from robot_skills.planner.corpus import fit_tokenizer
+    from robot_skills.planner.joint import LCBModel
+    from sim.instruction_samples import draw_samples
+    from sim.observation import STATE_DIM
+    from sim.plans import plan_for, plan_text
+    tok = fit_tokenizer(draw_samples("train", 30))
+    b = BridgeConfig(bridge=bridge)
+    planner = PlannerConfig(vocab_size=tok.vocab_size, d_model=32, num_layers=1, num_heads=2,
+                            mlp_dim=64, latent_dim=32, max_act=12)
+    policy = ModelConfig(d_model=32, num_layers=1, num_heads=2, mlp_dim=64, state_hidden=32,
+                         context=4, prefix_tokens=b.slots(planner))
+    model = LCBModel(policy, planner, b, rngs=nnx.Rngs(0))
+    stats = {k: {"mean": [0.0] * n, "std": [1.0] * n} for k, n in (("state", STATE_DIM),
+                                                                    ("action", 8))}
+    env = make_env(task="pick", split="eval")
+    obs, _ = env.reset(seed=0)
+    agent = LCBAgent(model, tok, stats, None, [env])
+    agent.reset(env_ids=[0])
+    prefix, mask, plan = agent.prefix_for(env.scene)
+    assert prefix.shape == (b.slots(planner), 32)
+    if bridge == "instruction":
+        assert mask.tolist() == [True] and plan == ""
+    else:  # one slot per plan step (a random planner's decoded plan may have none)
+        assert mask.sum() == min(plan.count("<ACT>"), b.slots(planner))
+    if bridge == "oracle":
+        assert plan == plan_text(plan_for(env.scene))
+    out = agent.act([obs])
+    assert out["action"].shape == (1, 8) and np.isfinite(out["action"]).all()

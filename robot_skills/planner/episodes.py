@@ -97,12 +97,19 @@ def encode_language(lang: EpisodeLanguage, tok: PlanTokenizer, config: PlannerCo
                                                  ("valid", arr["valid"]),
                                                  ("targets", arr["targets"]),
                                                  ("loss_mask", arr["loss_mask"]))}
+    out["words"] = word_slots(tok, config, bridge, lang.instruction, plan)
+    return out
+
+
+def word_slots(tok: PlanTokenizer, config: PlannerConfig, bridge: BridgeConfig,
+               instruction: str, plan) -> np.ndarray:
+    """(K, n) int32 word slots of a word bridge: the instruction's words (one slot) or the
+    plan's steps (plan: text or token ids)."""
     K, n = bridge.slots(config), bridge.words_per_slot(config)
     if bridge.bridge == "instruction":
-        out["words"] = instruction_slot(tok.encode(lang.instruction), n)
-    else:
-        out["words"] = plan_step_slots(plan, K, n)
-    return out
+        return instruction_slot(tok.encode(instruction), n)
+    ids = tok.encode(plan, allow_special=True) if isinstance(plan, str) else plan
+    return plan_step_slots(ids, K, n)
 
 
 class EpisodeLanguageTable:

@@ -68,6 +68,7 @@ class LCBModel(nnx.Module):
                  bridge: BridgeConfig, *, rngs: nnx.Rngs):
         check_shapes(policy_config, planner_config, bridge)
         self.bridge_config = bridge
+        self.planner_config = planner_config  # the language layout, with or without a planner
         self.planner = LatentPlanner(planner_config, rngs=rngs) if bridge.has_planner else None
         self.policy = ConditionedPolicy(policy_config, bridge, planner_config,
                                         planner_config.vocab_size, rngs=rngs)
