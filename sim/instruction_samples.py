@@ -145,10 +145,23 @@ def draw_samples(split: str, count: int, start: int = 0, real: bool = False
     return [draw_sample(split, i, real) for i in range(start, start + count)]
 
 
+PHRASINGS = {"train": TRAIN_TEMPLATES, "heldout_template": HELDOUT_TEMPLATES}
+
+
+def scene_instruction(scene, seed: int, phrasing: str = "train") -> str:
+    """A planner-grammar instruction for a sim scene, drawn from `seed`: "train" phrasings
+    (TRAIN_TEMPLATES: what training sees) or "heldout_template" (HELDOUT_TEMPLATES: evaluation
+    only)."""
+    if phrasing not in PHRASINGS:
+        raise ValueError(f"unknown phrasing {phrasing!r}; choose one of {tuple(PHRASINGS)}")
+    facts = SceneFacts.from_scene(scene)
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), _SALT[phrasing], 1]))
+    options = PHRASINGS[phrasing][template_kind(facts)]
+    return render(options[int(rng.integers(len(options)))], facts, rng)
+
+
 def train_instruction(scene, seed: int) -> str:
     """A training-grammar instruction for a sim scene (the richer counterpart of
-    sim.instructions.instruction, for when the dataset switches grammars)."""
-    facts = SceneFacts.from_scene(scene)
-    rng = np.random.default_rng(np.random.SeedSequence([int(seed), _SALT["train"], 1]))
-    options = TRAIN_TEMPLATES[template_kind(facts)]
-    return render(options[int(rng.integers(len(options)))], facts, rng)
+    sim.instructions.instruction, for when the dataset switches grammars; LCB stage 2 trains
+    on it)."""
+    return scene_instruction(scene, seed, "train")

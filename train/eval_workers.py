@@ -44,6 +44,7 @@ class EvalSetup:
     camera_size: int = 64
     disturbance: DisturbanceConfig | None = None
     out: str | None = None  # media of recorded episodes go here (None: frames stay in traces)
+    instructions: str = "train"  # LCB checkpoints: phrasing of the instruction per episode
 
     def __post_init__(self):
         if self.policy not in ("checkpoint", "expert"):
@@ -55,15 +56,24 @@ class EvalSetup:
         if self.policy == "expert":
             return False
         from robot_skills.model import ModelConfig
+        return ModelConfig.from_config(self._meta()["model"]).skill_head
+
+    def _meta(self) -> dict:
+        from robot_skills.planner.stage2 import FORMAT as LCB_FORMAT
         from robot_skills.policy.checkpoint import FORMAT, read_meta, resolve_step_dir
-        meta = read_meta(resolve_step_dir(self.checkpoint), FORMAT)
-        return ModelConfig.from_config(meta["model"]).skill_head
+        return read_meta(resolve_step_dir(self.checkpoint), (FORMAT, LCB_FORMAT))
 
     def build(self, K: int) -> tuple[list, object]:
         """K envs and the agent that steps them together."""
         if self.policy == "expert":
             envs = [self._env(()) for _ in range(K)]
             return envs, ExpertPolicy(envs)
+        from robot_skills.planner.stage2 import FORMAT as LCB_FORMAT
+        meta = self._meta()
+        if meta["format"] == LCB_FORMAT:  # planner + policy: the prefix comes at each reset
+            from robot_skills.planner.agent import LCBAgent
+            envs = [self._env(tuple(meta["model"]["image_keys"])) for _ in range(K)]
+            return envs, LCBAgent.load(self.checkpoint, envs, self.instructions)
         from robot_skills.policy import Policy
         agent = Policy.load(self.checkpoint, batch_size=K)
         return [self._env(tuple(agent.config.image_keys)) for _ in range(K)], agent

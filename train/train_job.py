@@ -5,6 +5,11 @@ shardings over a Mesh of all devices ("data" axis: data parallel); orbax checkpo
 and best by validation loss) that a rerun in the same workdir resumes from, the data position
 included (batches are a pure function of the step); metrics.jsonl + TensorBoard; a NaN/inf loss
 stops the run before anything is saved.
+
+A config with `planner` and `bridge` sections (configs/lcb.py) trains the LCB stage-2 model
+instead (robot_skills.planner.stage2.Stage2: planner + policy, lcb_loss, the stage-2
+optimizer with train.freeze, episode language attached to the batches); the loop, sharding,
+checkpoints and metrics are the same.
 """
 
 from __future__ import annotations
@@ -65,12 +70,14 @@ def make_optimizer(t) -> tuple[optax.GradientTransformation, optax.Schedule]:
     return tx, schedule
 
 
-def device_batch(batch: dict, sharding) -> dict:
-    """The numeric fields the model reads, placed on the mesh (batch axis split over 'data')."""
+def device_batch(batch: dict, sharding, extra_keys: tuple[str, ...] = ()) -> dict:
+    """The numeric fields the model reads (plus `extra_keys`, e.g. the LCB language fields),
+    placed on the mesh (batch axis split over 'data')."""
     out = {"observation": {k: v for k, v in batch["observation"].items()},
            "action": batch["action"], "skill": batch["skill"], "mask": batch["mask"]}
-    if "task_id" in batch:
-        out["task_id"] = batch["task_id"]
+    for k in ("task_id",) + tuple(extra_keys):
+        if k in batch:
+            out[k] = batch[k]
     return jax.device_put(out, sharding)
 
 
@@ -90,31 +97,42 @@ class Trainer:
         if config.data.batch_size % len(self.devices):
             raise ValueError(f"data.batch_size={config.data.batch_size} must be a multiple of the "
                              f"{len(self.devices)} devices of the mesh; change data.batch_size")
+        from robot_skills.planner.stage2 import Stage2, is_stage2
+        self.stage2 = Stage2(config, self.workdir) if is_stage2(config) else None
         self.model_config = ModelConfig.from_config(config.model)
         if config.data.window > self.model_config.context:
             raise ValueError(f"data.window={config.data.window} exceeds model.context="
                              f"{self.model_config.context}: attention would silently see fewer "
                              f"steps than the window; set model.context >= data.window")
-        model = SkillTransformer(self.model_config, rngs=nnx.Rngs(t.seed))
-        if t.get("init_from"):  # fine-tuning (e.g. after a DAgger round): params only
-            model = init_from(t.init_from, self.model_config)
+        if self.stage2 is None:
+            model = SkillTransformer(self.model_config, rngs=nnx.Rngs(t.seed))
+            if t.get("init_from"):  # fine-tuning (e.g. after a DAgger round): params only
+                model = init_from(t.init_from, self.model_config)
+            self.loss, self.batch_keys = skill_transformer_loss, ()
+            self.dropout = self.model_config.dropout > 0
+        else:
+            model = self.stage2.build(t.seed)
+            self.loss, self.batch_keys = self.stage2.loss, self.stage2.batch_keys
+            self.dropout = model.uses_dropout
         self.graphdef, params, self.rest = nnx.split(model, nnx.Param, ...)
         self.tx, self.schedule = make_optimizer(t)
+        if self.stage2 is not None:
+            self.tx = self.stage2.optimizer(self.tx)
         self.params = jax.device_put(params, self.replicated)
         self.opt_state = jax.device_put(self.tx.init(self.params), self.replicated)
         self.base_key = jax.random.key(t.seed)
         self._build_steps()
 
-    def model(self, params=None) -> SkillTransformer:
+    def model(self, params=None) -> nnx.Module:
         return nnx.merge(self.graphdef, self.params if params is None else params, self.rest)
 
     def _build_steps(self) -> None:
         graphdef, rest, tx, schedule = self.graphdef, self.rest, self.tx, self.schedule
-        dropout = self.model_config.dropout > 0
+        dropout, loss = self.dropout, self.loss
 
         def loss_fn(params, batch, key):
             model = nnx.merge(graphdef, params, rest)
-            return skill_transformer_loss(model, batch, rng=key if dropout else None)
+            return loss(model, batch, key if dropout else None)
 
         def train_step(params, opt_state, batch, step):
             key = jax.random.fold_in(self.base_key, step)
@@ -138,11 +156,19 @@ class Trainer:
 
     def save(self, mngr, step: int, stats: dict, extra: dict, *, with_opt: bool,
              metrics=None) -> None:
-        items = checkpoint_items(self.model(), stats, config=self.config)
+        make = checkpoint_items if self.stage2 is None else self.stage2.checkpoint_items
+        items = make(self.model(), stats, config=self.config)
         if with_opt:
             items[OPT] = ocp.args.StandardSave(self.opt_state)
             items[TRAIN_STATE] = ocp.args.JsonSave(extra)
         mngr.save(step, args=ocp.args.Composite(**items), metrics=metrics, force=True)
+
+    def device_batch(self, batch: dict) -> dict:
+        return device_batch(batch, self.data_sharding, self.batch_keys)
+
+    def windows(self, loader):
+        """The loader, with the episode language attached for an LCB config."""
+        return loader if self.stage2 is None else self.stage2.windows(loader)
 
     def restore(self, mngr) -> int | None:
         """Restores params and optimizer state from the latest checkpoint; returns its step."""
@@ -207,8 +233,7 @@ def evaluate(trainer: Trainer, loader: WindowLoader, batches: int) -> dict:
     """Mean metrics over the first `batches` validation batches (deterministic)."""
     acc: dict[str, float] = {}
     for i in range(batches):
-        m = _scalars(trainer.eval_step(trainer.params, device_batch(loader.batch(i),
-                                                                    trainer.data_sharding)))
+        m = _scalars(trainer.eval_step(trainer.params, trainer.device_batch(loader.batch(i))))
         for k, v in m.items():
             acc[k] = acc.get(k, 0.0) + v / batches
     return acc
@@ -247,6 +272,7 @@ def train(config: ml_collections.ConfigDict, workdir: str, *, data_dir: str | No
     with open(os.path.join(workdir, "normalization.json"), "w") as f:
         json.dump(stats, f)
     trainer = Trainer(config, workdir)
+    train_loader, val_loader = trainer.windows(train_loader), trainer.windows(val_loader)
     latest, best = trainer.managers()
     start = trainer.restore(latest)
     start = 0 if start is None else start + 1
@@ -263,7 +289,7 @@ def train(config: ml_collections.ConfigDict, workdir: str, *, data_dir: str | No
             batch = next(batches)
             data_wait += time.perf_counter() - t0
             trainer.params, trainer.opt_state, metrics = trainer.train_step(
-                trainer.params, trainer.opt_state, device_batch(batch, trainer.data_sharding),
+                trainer.params, trainer.opt_state, trainer.device_batch(batch),
                 jnp.asarray(step, jnp.int32))
             loss = float(metrics["loss"])
             if not math.isfinite(loss):

@@ -10,4 +10,9 @@ one latent code per <ACT> token, the SkillTransformer's conditioning tokens (sta
   train.py      LM loss on the plan part, jitted train step, exact-match evaluation
   checkpoint.py orbax DIR/<step>/{params, meta (config, tokenizer)}; Planner (inference)
   freeze.py     stage-2 optimizer: optax.multi_transform over {planner, policy} groups
+  bridge.py     BridgeConfig (lcb / text / oracle / instruction), the policy's WordBridge
+  joint.py      LCBModel (planner + conditioned policy), lcb_loss (policy + LM loss)
+  episodes.py   a dataset episode's language (scene from the seed, instruction, plan) per batch
+  stage2.py     Stage2 (what the Trainer needs for configs/lcb.py), LCB checkpoints
+  agent.py      LCBAgent: an LCB checkpoint in the closed-loop eval
 """

@@ -31,8 +31,14 @@ def lm_loss(planner: LatentPlanner, batch: dict, rng=None) -> tuple[jax.Array, d
     """Mean next-token cross-entropy over batch["loss_mask"] (the plan and its <eos>).
     Metrics: loss, token_accuracy, sequence_accuracy (every plan token right, teacher forced)."""
     logits = planner.logits(batch["tokens"], batch["valid"], rng=rng)  # (B, L, V)
-    targets = jnp.asarray(batch["targets"], jnp.int32)
-    mask = jnp.asarray(batch["loss_mask"], bool)
+    return lm_loss_from_logits(logits, batch["targets"], batch["loss_mask"])
+
+
+def lm_loss_from_logits(logits, targets, loss_mask) -> tuple[jax.Array, dict]:
+    """lm_loss's math on given logits (B, L, V), targets (B, L), loss_mask (B, L) (stage 2
+    computes the logits and the latents in one pass)."""
+    targets = jnp.asarray(targets, jnp.int32)
+    mask = jnp.asarray(loss_mask, bool)
     ce = optax.softmax_cross_entropy_with_integer_labels(logits, targets)  # (B, L)
     m = mask.astype(jnp.float32)
     loss = (ce * m).sum() / jnp.maximum(m.sum(), 1.0)

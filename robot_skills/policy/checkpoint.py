@@ -100,10 +100,10 @@ def resolve_step_dir(path: str, step: int | None = None) -> str:
     return os.path.join(path, str(step))
 
 
-def read_meta(step_dir: str, fmt: str) -> dict:
-    """The JSON meta item of a step directory, checked to be of format `fmt`."""
+def read_meta(step_dir: str, fmt: str | tuple[str, ...]) -> dict:
+    """The JSON meta item of a step directory, checked to be of format `fmt` (or one of them)."""
     meta = ocp.Checkpointer(ocp.JsonCheckpointHandler()).restore(os.path.join(step_dir, META))
-    if meta.get("format") != fmt:
+    if meta.get("format") not in ((fmt,) if isinstance(fmt, str) else fmt):
         raise ValueError(f"{step_dir}: unknown checkpoint format {meta.get('format')!r}; "
                          f"expected {fmt!r}")
     return meta

@@ -56,8 +56,8 @@ def _compiled(graphdef, treedef, clip_state: bool):
                             norm["action_shift"], norm["action_scale"])  # (B, 8)
         return (action, out["skill"], jax.nn.softmax(out["skill_logits"], -1)), cache
 
-    def reset(params, cache, mask, task_id, prefix):
-        return reset_cache(merge(params), cache, mask, task_id, prefix)
+    def reset(params, cache, mask, task_id, prefix, prefix_mask):
+        return reset_cache(merge(params), cache, mask, task_id, prefix, prefix_mask)
 
     return jax.jit(step, donate_argnums=(1,)), jax.jit(reset, donate_argnums=(1,))
 
@@ -114,10 +114,11 @@ class Policy:
         return self.cache.batch_size
 
     def reset(self, batch_size: int | None = None, *, env_ids: Sequence[int] | None = None,
-              task_id=None, prefix=None) -> None:
+              task_id=None, prefix=None, prefix_mask=None) -> None:
         """Episode start. reset(B): a fresh cache for B envs, all reset. reset(env_ids=[i, ...]):
         only those envs restart; the others keep their history. task_id (int, or one per reset
-        env) / prefix ((n, K, d), one per reset env) when the model is conditioned on them."""
+        env) / prefix ((n, K, d), one per reset env; prefix_mask (n, K) bool, default all
+        valid) when the model is conditioned on them."""
         if env_ids is None:
             if batch_size is None:
                 batch_size = self.batch_size
@@ -137,12 +138,15 @@ class Policy:
         if task_id is not None:
             tid = np.zeros(B, np.int32)
             tid[ids] = np.broadcast_to(np.asarray(task_id, np.int32), ids.shape)
-        pre = None
+        pre = pmask = None
         if prefix is not None:
             prefix = np.asarray(prefix, np.float32)  # (n, K, d)
             pre = np.zeros((B,) + prefix.shape[1:], np.float32)
             pre[ids] = prefix
-        self.cache = self._reset(self._params, self.cache, mask, tid, pre)
+            pmask = np.ones(pre.shape[:2], bool)  # (B, K)
+            if prefix_mask is not None:
+                pmask[ids] = np.asarray(prefix_mask, bool)
+        self.cache = self._reset(self._params, self.cache, mask, tid, pre, pmask)
 
     # ------------------------------------------------------------------ acting
     def batch_observation(self, obs) -> dict:

@@ -1,0 +1,86 @@
+"""LCB stage 2: the language planner and the Skill Transformer trained together through latent
+codes, and the baselines that share everything else (same data, policy size and budget).
+
+  robot-skills plan-train --config configs/planner.py --workdir runs/planner     # stage 1 first
+  robot-skills generate --config configs/rearrange_hard.py                       # the data
+  robot-skills train --config configs/lcb.py:lcb --workdir runs/lcb               # stage 2
+
+Variants (one bridge each, comma-separated modifiers "small", "easy", "tiny"):
+  lcb          planner latents as the policy's prefix, planner and policy trained jointly
+               (policy loss + LM loss), the planner initialised from stage 1 (planner.init)
+  lcb_frozen   the same latents, the stage-1 planner frozen (train.freeze=planner_frozen)
+  text_bridge  the policy embeds the plan's words itself (ground-truth plan in training, the
+               planner's decoded plan in closed loop); the planner gets its LM loss only
+  oracle       the ground-truth plan's words, no planner
+  no_planner   one token: the mean embedding of the instruction's words, no planner
+  small        the rearrange_hard "small" data and policy (stage 1: configs/planner.py:small
+               into runs/planner_small)
+  easy         rearrange_easy data instead of rearrange_hard
+  tiny         a tiny model, no stage-1 planner (tokenizer fitted on a small corpus): tests
+
+Per training window the planner reads a training-grammar instruction for the episode's scene
+and the scene text, and is teacher-forced on the episode's ground-truth plan
+(robot_skills.planner.episodes). Episodes whose (object, goal) pair is held out are masked out.
+No stage-2 run has been measured yet: no runtime or result to state here.
+"""
+
+from __future__ import annotations
+
+import ml_collections
+
+from configs.planner import get_config as planner_config
+from configs.rearrange_common import rearrange_config
+
+BRIDGE_VARIANTS = {
+    "lcb": {"bridge": "lcb", "freeze": "joint"},
+    "lcb_frozen": {"bridge": "lcb", "freeze": "planner_frozen"},
+    "text_bridge": {"bridge": "text", "freeze": "joint"},
+    "oracle": {"bridge": "oracle", "freeze": "joint"},
+    "no_planner": {"bridge": "instruction", "freeze": "joint"},
+}
+MODIFIERS = ("small", "easy", "tiny")
+# The tiny variant (tests): everything small enough for a few CPU steps in seconds.
+TINY_MODEL = dict(d_model=32, num_layers=1, num_heads=2, mlp_dim=64, state_hidden=32, context=4)
+TINY_PLANNER = dict(d_model=32, num_layers=1, num_heads=2, mlp_dim=64, max_act=12)
+
+
+def get_config(variant: str = "lcb") -> ml_collections.ConfigDict:
+    tokens = [t.strip() for t in variant.split(",") if t.strip()]
+    bridges = [t for t in tokens if t in BRIDGE_VARIANTS]
+    unknown = sorted(set(tokens) - set(BRIDGE_VARIANTS) - set(MODIFIERS))
+    if unknown or len(bridges) != 1:
+        raise ValueError(f"variant {variant!r}: give exactly one of {tuple(BRIDGE_VARIANTS)} "
+                         f"and any of the modifiers {MODIFIERS} (unknown: {unknown})")
+    spec = BRIDGE_VARIANTS[bridges[0]]
+    small, tiny = "small" in tokens, "tiny" in tokens
+    task = "rearrange_easy" if "easy" in tokens else "rearrange_hard"
+    c = rearrange_config(task, "small" if small or tiny else "",
+                         episodes=1000, small_episodes=24 if task == "rearrange_easy" else 16)
+    if tiny:
+        c.model.update(TINY_MODEL)
+        c.data.update(window=4, batch_size=8, prefetch=2, val_fraction=0.25)
+        c.train.update(steps=3, warmup_steps=1, log_every=1, eval_every=3, eval_batches=1,
+                       checkpoint_every=3)
+    c.train.freeze = spec["freeze"]  # robot_skills.planner.freeze.MODES
+
+    stage1 = planner_config("small" if small or tiny else "")
+    p = c.planner = ml_collections.ConfigDict()
+    # Stage-1 workdir (`robot-skills plan-train`): LM weights and tokenizer. "" = a fresh LM
+    # and a tokenizer fitted on `planner.data`.
+    p.init = "" if tiny else ("runs/planner_small" if small else "runs/planner")
+    p.model = stage1.model  # PlannerConfig (used when init is ""; else the checkpoint's)
+    if tiny:
+        p.model.update(TINY_PLANNER)
+    p.model.latent_dim = c.model.d_model  # a latent code is one policy prefix token
+    p.data = ml_collections.ConfigDict({"train_samples": 200 if tiny else
+                                        stage1.data.train_samples,
+                                        "min_count": stage1.data.min_count})
+    p.prompt_width = 96  # planner columns kept left of prompt_len (instruction + scene)
+    p.plan_width = 48  # planner columns kept from prompt_len on (plan + <eos>)
+
+    b = c.bridge = ml_collections.ConfigDict()
+    b.bridge = spec["bridge"]  # robot_skills.planner.bridge.BRIDGES
+    b.lm_weight = 1.0  # planner LM loss next to the policy loss
+    b.step_words = 6  # words per plan-step slot (word bridges)
+    c.model.prefix_tokens = 1 if b.bridge == "instruction" else p.model.max_act
+    return c

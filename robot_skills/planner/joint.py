@@ -1,0 +1,109 @@
+"""Stage 2 of LCB: the planner and the policy as one module, trained on one loss.
+
+`LCBModel` has two parameter groups, `planner` (a LatentPlanner, or None for the bridges
+without one) and `policy` (the SkillTransformer and, for the word bridges, its WordBridge), so
+`freeze.stage2_optimizer(mode, ...)` can train or freeze each (optax.multi_transform over
+nnx.state(model, nnx.Param)).
+
+`lcb_loss` = skill_transformer_loss(policy, prefix = the bridge's tokens) + lm_weight * the
+planner's LM loss on the plan tokens. The planner runs teacher-forced on the ground-truth plan
+of the window's episode, and the latents and the LM logits come from that one pass, so with the
+lcb bridge the policy loss reaches the planner through the latents; the word bridges read
+integer word ids and give the planner no gradient but its LM loss.
+
+Batch fields beyond the loader's (robot_skills.planner.episodes attaches them):
+  plan_tokens, plan_valid, plan_targets, plan_loss_mask  (B, W)  planner layout (with a planner)
+  words                                                  (B, K, n) int32 (word bridges)
+"""
+
+from __future__ import annotations
+
+import jax
+from flax import nnx
+
+from robot_skills.model.config import ModelConfig
+from robot_skills.model.loss import skill_transformer_loss
+from robot_skills.model.skill_transformer import SkillTransformer
+from robot_skills.planner.bridge import BridgeConfig, WordBridge
+from robot_skills.planner.config import PlannerConfig
+from robot_skills.planner.model import LatentPlanner
+from robot_skills.planner.train import lm_loss_from_logits
+
+PLAN_KEYS = ("plan_tokens", "plan_valid", "plan_targets", "plan_loss_mask")
+WORD_KEYS = ("words",)
+
+
+def batch_keys(bridge: BridgeConfig) -> tuple[str, ...]:
+    """The language fields a batch needs for this bridge."""
+    keys = PLAN_KEYS if bridge.has_planner else ()
+    return keys + (WORD_KEYS if bridge.bridge != "lcb" else ())
+
+
+def check_shapes(policy: ModelConfig, planner: PlannerConfig, bridge: BridgeConfig) -> None:
+    """The policy's prefix must be exactly what the bridge produces."""
+    k = bridge.slots(planner)
+    if policy.prefix_tokens != k:
+        raise ValueError(f"bridge {bridge.bridge!r} gives {k} prefix tokens but the policy "
+                         f"takes model.prefix_tokens={policy.prefix_tokens}; set them equal")
+    if bridge.bridge == "lcb" and planner.latent_dim != policy.d_model:
+        raise ValueError(f"planner latent_dim={planner.latent_dim} must equal the policy's "
+                         f"d_model={policy.d_model} (a latent code is a prefix token)")
+
+
+class ConditionedPolicy(nnx.Module):
+    """The `policy` group: the SkillTransformer and (word bridges) its own word embedding."""
+
+    def __init__(self, config: ModelConfig, bridge: BridgeConfig, planner: PlannerConfig,
+                 vocab_size: int, *, rngs: nnx.Rngs):
+        self.transformer = SkillTransformer(config, rngs=rngs)
+        self.words = (WordBridge(vocab_size, bridge.slots(planner), config.d_model, rngs=rngs)
+                      if bridge.bridge != "lcb" else None)
+
+
+class LCBModel(nnx.Module):
+    """Planner (lcb, text bridges) + conditioned policy. `planner_config` fixes the language
+    layout (prompt / plan lengths, max_act) even for the bridges without a planner."""
+
+    def __init__(self, policy_config: ModelConfig, planner_config: PlannerConfig,
+                 bridge: BridgeConfig, *, rngs: nnx.Rngs):
+        check_shapes(policy_config, planner_config, bridge)
+        self.bridge_config = bridge
+        self.planner_config = planner_config  # the language layout, with or without a planner
+        self.planner = LatentPlanner(planner_config, rngs=rngs) if bridge.has_planner else None
+        self.policy = ConditionedPolicy(policy_config, bridge, planner_config,
+                                        planner_config.vocab_size, rngs=rngs)
+
+    @property
+    def uses_dropout(self) -> bool:
+        p = self.planner.config.dropout if self.planner is not None else 0.0
+        return p > 0 or self.policy.transformer.config.dropout > 0
+
+    def prefix(self, batch: dict, rng=None):
+        """(prefix (B, K, d), prefix_mask (B, K), planner outputs or None)."""
+        out = None
+        if self.planner is not None:
+            out = self.planner(batch["plan_tokens"], batch["plan_valid"], rng=rng)
+        if self.bridge_config.bridge == "lcb":
+            return out["latents"], out["latent_mask"], out
+        z, mask = self.policy.words(batch["words"])
+        return z, mask, out
+
+
+def lcb_loss(model: LCBModel, batch: dict, rng=None) -> tuple[jax.Array, dict]:
+    """Policy loss on the bridged prefix + lm_weight * planner LM loss -> (loss, metrics):
+    the policy's metrics, policy_loss, and with a planner lm_loss and plan_token_accuracy."""
+    k_plan = k_policy = None
+    if rng is not None:
+        k_plan, k_policy = jax.random.split(rng)
+    prefix, prefix_mask, out = model.prefix(batch, k_plan)
+    loss, metrics = skill_transformer_loss(model.policy.transformer,
+                                           dict(batch, prefix=prefix, prefix_mask=prefix_mask),
+                                           k_policy)
+    metrics = dict(metrics, policy_loss=loss)
+    if out is not None:
+        lm, lm_metrics = lm_loss_from_logits(out["logits"], batch["plan_targets"],
+                                             batch["plan_loss_mask"])
+        loss = loss + model.bridge_config.lm_weight * lm
+        metrics.update(lm_loss=lm, plan_token_accuracy=lm_metrics["token_accuracy"])
+    metrics["loss"] = loss
+    return loss, metrics
