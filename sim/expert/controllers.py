@@ -24,6 +24,9 @@ CLOSED_F = 0.0
 PALM_CLEARANCE = 0.03  # grasp site to the top of the object, so the palm never lands on it
 CARRY = R.STOW_Q  # arm tucked, gripper down, above every surface
 PARK_RADIUS = 0.35  # m from the work pose where path following hands over to `park`
+# m: inside [0] only turn to the heading (+ creep); up to [1] blended with `park`. [0] is
+# below the planner's ARRIVE_POS, so turning on the spot ends in "arrived".
+ALIGN_RADIUS = (0.03, 0.10)
 NAVIGATE_MAX_STEPS = 2000  # one navigate call; the episode's time limit ends it sooner
 
 
@@ -159,11 +162,20 @@ class Skills:
         finger = CLOSED_F if carrying else OPEN_F
         x, y, yaw = w.base_pose()
         dist = math.hypot(pose[0] - x, pose[1] - y)
-        if dist < 0.015:
-            err = wrap_angle(pose[2] - yaw)
-            if abs(err) < 0.02:
-                return None
-            return Command(CARRY.copy(), finger, 0.0, float(np.clip(3.0 * err, -1.2, 1.2)))
+        err = wrap_angle(pose[2] - yaw)
+        if dist < 0.015 and abs(err) < 0.02:
+            return None
+        if dist < ALIGN_RADIUS[1]:
+            # Near the pose the direction to its point is ill-defined (Astolfi's alpha flips
+            # with millimetres of position), so hand over continuously to turning to the
+            # heading while creeping along the body axis: the label's sign stays put.
+            creep = (pose[0] - x) * math.cos(yaw) + (pose[1] - y) * math.sin(yaw)
+            fwd, rate = float(np.clip(1.2 * creep, -0.1, 0.1)), float(np.clip(3.0 * err, -1.2, 1.2))
+            w = (dist - ALIGN_RADIUS[0]) / (ALIGN_RADIUS[1] - ALIGN_RADIUS[0])
+            if w > 0.0:
+                pf, pr = park((x, y, yaw), pose)
+                fwd, rate = w * pf + (1.0 - w) * fwd, w * pr + (1.0 - w) * rate
+            return Command(CARRY.copy(), finger, fwd, rate)
         point, length = self.field(pose).lookahead((x, y), ROUTE_LOOKAHEAD)
         if not math.isfinite(length):  # pushed into an inflated margin: back out of it
             return Command(CARRY.copy(), finger, -0.2, 0.0)
