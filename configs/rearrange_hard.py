@@ -2,20 +2,20 @@
 or a closed container (50/50).
 
   robot-skills generate --config configs/rearrange_hard.py:small
-      16 episodes (14,220 steps) -> runs/data/rearrange_hard_small, 2.3 MiB. 34 s on the 2-core
-      CPU machine with 2 workers (73 s while another job shared the cores); expert success 16/16
-      at data.noise_std=0.05.
+      16 episodes (13,919 steps since the expert's navigation became a function of the state;
+      14,220 before) -> runs/data/rearrange_hard_small, 2.8 MiB; expert success 16/16 at
+      data.noise_std=0.05. 34 s on the 2-core CPU machine with 2 workers (measured before).
 
   robot-skills generate --config configs/rearrange_hard.py
       1,000 episodes -> runs/data/rearrange_hard, ~150 MiB. Not run yet: ~36 min on 2 cores,
       extrapolated from the small run (28 expert episodes/min, ~890 steps per episode).
 
   robot-skills train --config configs/rearrange_hard.py:small --workdir runs/train_hard_small
-      600 steps of the 0.15M-parameter model (batch 64 x window 16) on the small dataset:
-      74 s on the 2-core CPU machine (~9 steps/s); final train loss 0.053, val loss 0.135,
-      val skill accuracy 0.97. Closed loop (`robot-skills eval --workdir runs/train_hard_small
-      --episodes 10`, also step 3 of `make demo`): 0/10 successes (9 collisions while navigating,
-      1 timeout; skill accuracy vs the expert's labels 0.82) -- 16 demonstrations are too few.
+      600 steps of the 0.15M-parameter model (batch 64 x window 16) on the small dataset
+      (~9 steps/s on the 2-core CPU machine). `make demo` (steps 1-4, 235 s while a training job
+      shared the cores): train loss 3.02 -> 0.058, val loss 0.76, val skill accuracy 0.88;
+      closed loop on 10 eval episodes 0/10 (5 collisions, 5 timeouts; skill accuracy vs the
+      expert's labels 0.68), the scripted expert 10/10 -- 16 demonstrations are too few.
 
   robot-skills compare --config configs/rearrange_hard.py:small --workdir runs/cmp
       The small dataset once, then the Skill Transformer, flat_bc and skill_nocond (same data,
@@ -23,7 +23,7 @@ or a closed container (50/50).
       machine while other jobs shared it (load ~8), dataset generation included. 0/10 for all
       three on both splits; val action loss 0.071 / 0.084 / 0.100, closed-loop skill accuracy
       (eval) 0.82 / n/a / 0.87 (docs/results/compare_hard_small.md). Too little data to rank
-      the variants.
+      the variants. Measured with an earlier expert (A* navigation); not rerun since.
 
   robot-skills train --config configs/rearrange_hard.py --workdir runs/train_hard
       6,000 steps of the 0.98M-parameter model: not run yet (needs the 1,000-episode dataset);
