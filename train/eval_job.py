@@ -97,8 +97,8 @@ def run_eval(workdir: str, task: str = "rearrange_hard", episodes: int = 100,
     report = {"task": task, "split": split, "policy": policy, "checkpoint": source,
               "predicts_skill": predicts, "envs": K, "workers": W,
               "disturbance": dataclasses.asdict(disturbance) if disturbance else None,
-              "instructions": instructions, "start": start, "seeds": seeds, "summary": summary, "files": files,
-              "episodes": rows}
+              "instructions": instructions, "start": start, "seeds": seeds, "summary": summary,
+              "files": files, "episodes": rows}
     files["report_json"] = str(out / "report.json")
     files["report_md"] = str(out / "report.md")
     with open(out / "report.json", "w") as f:

@@ -105,9 +105,10 @@ class Trainer:
                              f"{self.model_config.context}: attention would silently see fewer "
                              f"steps than the window; set model.context >= data.window")
         if self.stage2 is None:
-            model = SkillTransformer(self.model_config, rngs=nnx.Rngs(t.seed))
             if t.get("init_from"):  # fine-tuning (e.g. after a DAgger round): params only
                 model = init_from(t.init_from, self.model_config)
+            else:
+                model = SkillTransformer(self.model_config, rngs=nnx.Rngs(t.seed))
             self.loss, self.batch_keys = skill_transformer_loss, ()
             self.dropout = self.model_config.dropout > 0
         else:

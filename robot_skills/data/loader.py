@@ -67,8 +67,8 @@ def _nbytes(ep: dict) -> int:
 class WindowLoader:
     """Windows of one split (train or val) of an EpisodeDataset."""
 
-    def __init__(self, dataset: EpisodeDataset | EpisodeDatasets, split: str = "train", *, window: int = 16,
-                 batch_size: int = 64, seed: int = 0, val_fraction: float = 0.05,
+    def __init__(self, dataset: EpisodeDataset | EpisodeDatasets, split: str = "train", *,
+                 window: int = 16, batch_size: int = 64, seed: int = 0, val_fraction: float = 0.05,
                  normalization: dict | None = None, prefetch: int = 4, threads: int = 2,
                  cache_mb: float = 8):
         if split not in SPLITS:

@@ -63,7 +63,8 @@ def skill_transformer_loss(model, batch: dict, rng=None, gripper_threshold: floa
                            ) -> tuple[jax.Array, dict]:
     """Teacher-forced loss of `model` on a loader batch (robot_skills.data.loader layout:
     observation/state (B, T, D), action (B, T, 8), skill (B, T), mask (B, T); optional task_id
-    (B,), prefix (B, K, d), prefix_mask (B, P) bool). rng: dropout key (None: no dropout). Weights: model.config.loss.
+    (B,), prefix (B, K, d), prefix_mask (B, P) bool). rng: dropout key (None: no dropout).
+    Weights: model.config.loss.
     Use as nnx.value_and_grad(skill_transformer_loss, has_aux=True)(model, batch, rng, thr):
     the extra arguments positional (nnx transforms do not resolve keyword arguments)."""
     outputs = model(batch["observation"], batch["skill"], mask=batch["mask"],

@@ -2,8 +2,8 @@
 per control step and reads the (privileged) world state between steps.
 
 navigate: pure pursuit along the map's clearance-weighted path-cost field (the route
-observation's), Astolfi parking, then turn to the work pose; a function of the state alone. pick/place: Jacobian IK through
-waypoints (entry, hover, grasp/release). open/close: grasp the handle and pull/push it along
+observation's), Astolfi parking, then turn to the work pose; a function of the state alone.
+pick/place: Jacobian IK through waypoints (entry, hover, grasp/release). open/close: grasp the handle and pull/push it along
 the drawer's slide or the door's arc."""
 
 from __future__ import annotations
@@ -28,6 +28,11 @@ PARK_RADIUS = 0.35  # m from the work pose where path following hands over to `p
 # below the planner's ARRIVE_POS, so turning on the spot ends in "arrived".
 ALIGN_RADIUS = (0.03, 0.10)
 NAVIGATE_MAX_STEPS = 2000  # one navigate call; the episode's time limit ends it sooner
+
+
+def _field_key(pose) -> tuple[float, float]:
+    """Work poses within a centimetre share one path-cost field (the grid is 5 cm)."""
+    return round(float(pose[0]), 2), round(float(pose[1]), 2)
 
 
 def park(base, pose, k_rho=1.2, k_alpha=4.0, k_beta=-1.5) -> tuple[float, float]:
@@ -69,10 +74,8 @@ class Skills:
         self.ik = ArmIK(self.world)
         routes = env.observer.routes  # the map the route observation is computed on
         self.grid, self.clearance = routes.grid, routes.clearance
-        self._fields: dict[tuple[float, float], GeodesicField] = {}
-        for pose, f in zip(routes.poses, routes.fields):
-            if f is not None:
-                self._fields[(round(float(pose[0]), 2), round(float(pose[1]), 2))] = f
+        self._fields: dict[tuple[float, float], GeodesicField] = {
+            _field_key(pose): f for pose, f in zip(routes.poses, routes.fields) if f is not None}
 
     # ------------------------------------------------------------ primitives
     def hold(self, finger=None):
@@ -147,7 +150,7 @@ class Skills:
     def field(self, pose) -> GeodesicField:
         """The map's path-cost field to `pose` (built once per pose; the route observation's
         fields are reused, so the expert steers by exactly what the policy observes)."""
-        key = (round(float(pose[0]), 2), round(float(pose[1]), 2))
+        key = _field_key(pose)
         if key not in self._fields:
             self._fields[key] = GeodesicField(self.grid, pose[:2], self.clearance)
         return self._fields[key]
@@ -158,9 +161,8 @@ class Skills:
         route observation shows), `park` within PARK_RADIUS, then turn to the pose's heading.
         None once there. Being a function of the state, it also labels states a learned policy
         drove into (DAgger)."""
-        w = self.world
         finger = CLOSED_F if carrying else OPEN_F
-        x, y, yaw = w.base_pose()
+        x, y, yaw = self.world.base_pose()
         dist = math.hypot(pose[0] - x, pose[1] - y)
         err = wrap_angle(pose[2] - yaw)
         if dist < 0.015 and abs(err) < 0.02:
@@ -170,11 +172,12 @@ class Skills:
             # with millimetres of position), so hand over continuously to turning to the
             # heading while creeping along the body axis: the label's sign stays put.
             creep = (pose[0] - x) * math.cos(yaw) + (pose[1] - y) * math.sin(yaw)
-            fwd, rate = float(np.clip(1.2 * creep, -0.1, 0.1)), float(np.clip(3.0 * err, -1.2, 1.2))
-            w = (dist - ALIGN_RADIUS[0]) / (ALIGN_RADIUS[1] - ALIGN_RADIUS[0])
-            if w > 0.0:
+            fwd = float(np.clip(1.2 * creep, -0.1, 0.1))
+            rate = float(np.clip(3.0 * err, -1.2, 1.2))
+            blend = (dist - ALIGN_RADIUS[0]) / (ALIGN_RADIUS[1] - ALIGN_RADIUS[0])
+            if blend > 0.0:
                 pf, pr = park((x, y, yaw), pose)
-                fwd, rate = w * pf + (1.0 - w) * fwd, w * pr + (1.0 - w) * rate
+                fwd, rate = blend * pf + (1.0 - blend) * fwd, blend * pr + (1.0 - blend) * rate
             return Command(CARRY.copy(), finger, fwd, rate)
         point, length = self.field(pose).lookahead((x, y), ROUTE_LOOKAHEAD)
         if not math.isfinite(length):  # pushed into an inflated margin: back out of it
