@@ -27,6 +27,9 @@ PARK_RADIUS = 0.35  # m from the work pose where path following hands over to `p
 # m: inside [0] only turn to the heading (+ creep); up to [1] blended with `park`. [0] is
 # below the planner's ARRIVE_POS, so turning on the spot ends in "arrived".
 ALIGN_RADIUS = (0.03, 0.10)
+FUNNEL = (0.008, 0.04)  # m lateral error: descend fully below [0], stay at hover height above [1]
+AT_TOL = 0.012  # m: grasp site at a grasp / release point (plus the IK residual)
+BLOCKED_ABOVE = 0.035  # m: stopped this close above a grasp / release point counts as there
 NAVIGATE_MAX_STEPS = 2000  # one navigate call; the episode's time limit ends it sooner
 
 
@@ -200,6 +203,10 @@ class Skills:
         yield Command(CARRY.copy(), CLOSED_F if carrying else OPEN_F, 0.0, 0.0)
 
     # ------------------------------------------------------------ pick / place
+    # Pick and place are functions of the state (like `drive`): each step's command follows
+    # from where the grasp site, the object and the fingers are, so the expert also labels
+    # states a learned policy got into mid-manipulation (DAgger), and recovers from a knocked
+    # object or a missed grasp by approaching again.
     def _hover_z(self, r, z_grasp, rise):
         if r.name == "cabinet":
             return min(z_grasp + rise, F.CABINET_HEIGHT - 0.05 - R.GRIPPER_LENGTH - 0.05)
@@ -211,68 +218,117 @@ class Skills:
         xy = r.to_world((front + 0.12, local_y))
         return np.array([xy[0], xy[1], z])
 
-    def pick(self, obj: str, receptacle: str):
+    def _approach(self, r, goal, z_hover) -> np.ndarray:
+        """Where the grasp site heads on its way to `goal` (a grasp or release point in
+        receptacle r): a funnel above the goal whose allowed height grows with the lateral
+        error (so the gripper only descends once centred, and rises straight up first when it
+        is low and off-centre); into the cabinet, first to the entry point in front of it."""
+        g = self.world.grasp_pos()
+        if r.name == "cabinet":
+            gl, ol = r.to_local(g), r.to_local(goal)
+            if gl[0] > r.kind.depth / 2 - 0.02:  # still outside: line up in front first
+                if abs(gl[1] - ol[1]) > 0.03 or abs(g[2] - z_hover) > 0.04:
+                    return self._entry(r, ol[1], z_hover)
+                return np.array([goal[0], goal[1], z_hover])
+        lateral = math.hypot(g[0] - goal[0], g[1] - goal[1])
+        frac = float(np.clip((lateral - FUNNEL[0]) / (FUNNEL[1] - FUNNEL[0]), 0.0, 1.0))
+        z = goal[2] + frac * (z_hover - goal[2])
+        if g[2] < z - 0.03:
+            return np.array([g[0], g[1], z])
+        return np.array([goal[0], goal[1], z])
+
+    def _at(self, target, q, err) -> bool:
+        """The grasp site is at `target` and the arm has settled on the joints q, or it is
+        centred over `target` a little above it with the lift commanded lower than it is (e.g.
+        the boom resting on a drawer front): as low as it gets."""
         w = self.world
-        yield from self.tuck()
+        g = w.grasp_pos()
+        if np.linalg.norm(g - target) < AT_TOL + err and np.max(np.abs(w.arm_qpos() - q)) < 0.02:
+            return True
+        lateral = math.hypot(g[0] - target[0], g[1] - target[1])
+        lift_held_up = abs(q[0] - w.arm_target[0]) < 0.01 and w.arm_qpos()[0] > w.arm_target[0] + 0.005
+        return bool(lateral < AT_TOL and g[2] - target[2] < BLOCKED_ABOVE and lift_held_up)
+
+    def _pick_axes(self, obj: str):
+        """Top-down gripper axes for `obj`: fingers across a box's short side (the symmetric
+        choice nearest the base's lateral axis), across a cylinder seen from the base."""
+        w = self.world
+        kind = self.scene.object(obj).kind
+        x, y, base_yaw = w.base_pose()
+        p = w.object_pos(obj)
+        if kind.geom == "box":
+            sym = math.pi / 2 if kind.shape == "cube" else math.pi
+            want = w.object_yaw(obj) + math.pi / 2
+            k = round(wrap_angle(base_yaw + math.pi / 2 - want) / sym)
+            return top_down(want + k * sym)
+        return top_down(math.atan2(p[1] - y, p[0] - x) + math.pi / 2)
+
+    def pick_step(self, obj: str, receptacle: str) -> Command:
+        w = self.world
         r = self.scene.receptacle(receptacle)
         kind = self.scene.object(obj).kind
-        p = w.object_pos(obj)
         hz = kind.half_size[2]
-        # Pads low enough to hold, palm (PALM_CLEARANCE above the grasp site) above the top.
-        z_grasp = p[2] + max(-hz + 0.024, hz - PALM_CLEARANCE)
-        base_yaw = w.base_pose()[2]
-        if kind.geom == "box":
-            oyaw = w.object_yaw(obj)
-            sym = math.pi / 2 if kind.shape == "cube" else math.pi
-            want = oyaw + math.pi / 2  # fingers close across the short side
-            lateral = base_yaw + math.pi / 2
-            k = round(wrap_angle(lateral - want) / sym)
-            fyaw = want + k * sym
-        else:
-            fyaw = math.atan2(p[1] - w.base_pose()[1], p[0] - w.base_pose()[0]) + math.pi / 2
-        a, f = top_down(fyaw)
-        # Open just wide enough: less to bump into beside the object.
-        half_across = kind.half_size[1] if kind.geom == "box" else kind.half_size[0]
-        if kind.shape == "cube":
-            half_across = kind.half_size[0] * 1.45  # the diagonal, if the yaw estimate is off
-        open_f = min(R.FINGER_RANGE[1], half_across + 0.022)
-        z_hover = self._hover_z(r, z_grasp, 0.18)
-        local_y = r.to_local(p)[1]
-        if r.name == "cabinet":
-            yield from self.move_to(self._entry(r, local_y, z_hover), a, f, open_f, tol=0.03)
-        yield from self.move_to(np.array([p[0], p[1], z_hover]), a, f, open_f, tol=0.02)
-        p = w.object_pos(obj)
-        yield from self.move_to(np.array([p[0], p[1], z_grasp]), a, f, open_f, tol=0.01, max_steps=30)
-        yield from self.grip(CLOSED_F, 6)
-        lift_z = z_grasp + {"cabinet": 0.08, "drawer": 0.24}.get(r.name, 0.15)
-        yield from self.move_to(np.array([p[0], p[1], lift_z]), a, f, CLOSED_F, tol=0.03, max_steps=30)
-        for _ in range(3):
-            yield self.hold(CLOSED_F)
+        above = max(-hz + 0.024, hz - PALM_CLEARANCE)  # grasp site over the object centre:
+        # pads low enough to hold, the palm (PALM_CLEARANCE above the site) above the top.
+        half = kind.half_size[1] if kind.geom == "box" else kind.half_size[0]
+        contact = 2 * half  # finger opening when both pads touch the object
+        # Open just wide enough (less to bump into beside the object); a cube may be met
+        # along its diagonal if the yaw estimate is off.
+        open_f = min(R.FINGER_RANGE[1], (half * 1.45 if kind.shape == "cube" else half) + 0.022)
+        p, g = w.object_pos(obj), w.grasp_pos()
+        opening = w.gripper_opening()
+        if w.finger_target < 0.015:  # closing or closed
+            if np.linalg.norm(p - g) < 0.05 and opening > contact - 0.01:
+                if obj in w.held_objects() or opening < contact + 0.006:  # on it: lift
+                    rest = r.kind.surface_z + hz
+                    lift = {"cabinet": 0.08, "drawer": 0.24}.get(r.name, 0.15)
+                    a, f = self.gripper_axes()
+                    q, _ = self.solve((g[0], g[1], rest + above + lift), a, f)
+                    return Command(q, CLOSED_F)
+                return Command(w.arm_target.copy(), CLOSED_F)  # still closing
+            return Command(w.arm_target.copy(), open_f)  # closed on nothing: open again
+        a, f = self._pick_axes(obj)
+        grasp = np.array([p[0], p[1], p[2] + above])
+        target = self._approach(r, grasp, self._hover_z(r, grasp[2], 0.18))
+        q, err = self.solve(target, a, f)
+        if np.allclose(target, grasp) and opening > contact + 0.01 \
+                and self._at(grasp, q, err):
+            return Command(w.arm_target.copy(), CLOSED_F)
+        return Command(q, open_f)
 
-    def place(self, obj: str, receptacle: str, goal_local):
+    def place_step(self, obj: str, receptacle: str, goal_local) -> Command:
         w = self.world
-        yield from self.tuck(carrying=obj)
         r = self.scene.receptacle(receptacle)
         kind = self.scene.object(obj).kind
         local = np.array(goal_local, dtype=float)
         if r.name == "drawer":
             local[0] += w.articulation("drawer")
         spot = r.to_world(local)
-        dz = w.grasp_pos()[2] - w.object_pos(obj)[2]  # grasp site above the object centre
-        z_release = r.kind.surface_z + kind.half_size[2] + dz + 0.015
-        z_hover = self._hover_z(r, z_release, 0.16)
+        g = w.grasp_pos()
         a, f = self.gripper_axes()
         a = np.array([0.0, 0.0, -1.0])
         f = np.array([f[0], f[1], 0.0]) / max(1e-6, math.hypot(f[0], f[1]))
-        if r.name == "cabinet":
-            yield from self.move_to(self._entry(r, local[1], z_hover), a, f, CLOSED_F, tol=0.03)
-        yield from self.move_to(np.array([spot[0], spot[1], z_hover]), a, f, CLOSED_F, tol=0.02)
-        yield from self.move_to(np.array([spot[0], spot[1], z_release]), a, f, CLOSED_F, tol=0.01, max_steps=30)
-        yield from self.grip(OPEN_F, 6)
-        up = z_release + (0.07 if r.name == "cabinet" else 0.14)
-        yield from self.move_to(np.array([spot[0], spot[1], up]), a, f, OPEN_F, tol=0.03, max_steps=30)
-        for _ in range(3):
-            yield self.hold(OPEN_F)
+        if w.finger_target > 0.015:  # released: back off upwards
+            up = 0.05 if r.name == "cabinet" else 0.12
+            q, _ = self.solve((g[0], g[1], r.kind.surface_z + kind.half_size[2] * 2 + up), a, f)
+            return Command(q, OPEN_F)
+        dz = g[2] - w.object_pos(obj)[2]  # grasp site above the object centre
+        release = np.array([spot[0], spot[1], r.kind.surface_z + kind.half_size[2] + dz + 0.015])
+        target = self._approach(r, release, self._hover_z(r, release[2], 0.16))
+        q, err = self.solve(target, a, f)
+        if np.allclose(target, release) and self._at(release, q, err):
+            return Command(w.arm_target.copy(), OPEN_F)
+        return Command(q, CLOSED_F)
+
+    def pick(self, obj: str, receptacle: str):
+        yield from self.tuck()  # e.g. let go of the handle just pulled, back off, stow
+        while True:
+            yield self.pick_step(obj, receptacle)
+
+    def place(self, obj: str, receptacle: str, goal_local):
+        yield from self.tuck(carrying=obj)
+        while True:
+            yield self.place_step(obj, receptacle, goal_local)
 
     # ------------------------------------------------------------ open / close
     def _handle_frame(self, name: str, q: float):

@@ -59,7 +59,12 @@ class Expert:
         if self._skills is None or self._world is not env.world:
             self.reset(env)
         plan = env.plan
-        key = (plan.call, None if plan.pose is None else tuple(np.round(plan.pose, 1)))
+        # A new work pose restarts navigation; manipulation follows the state, so a pick pose
+        # that moves with a nudged object does not restart (and re-tuck) the pick.
+        pose = None
+        if plan.call.skill == Skill.NAVIGATE and plan.pose is not None:
+            pose = tuple(np.round(plan.pose, 1))
+        key = (plan.call, pose)
         if key != self._key:
             self._key = key
             self._gen = self._controller(env)
