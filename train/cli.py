@@ -279,7 +279,8 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--start", type=int, default=0, help="first episode index in the split")
     v.add_argument("--policy", default="checkpoint", choices=["checkpoint", "expert"])
     v.add_argument("--checkpoint", default=None,
-                   help="checkpoint dir (default: WORKDIR/best, else WORKDIR/checkpoints)")
+                   help="checkpoint dir (default: WORKDIR/checkpoints, the latest step; "
+                        "WORKDIR/best is the lowest validation loss)")
     v.add_argument("--envs", type=int, default=4, help="envs stepped together (batch size)")
     v.add_argument("--videos", type=int, default=2, help="episodes recorded as mp4 + timeline")
     v.add_argument("--workers", type=int, default=None,
