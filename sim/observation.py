@@ -17,6 +17,7 @@ LIDAR_RAYS = 16
 LIDAR_HEIGHTS = (0.30, 0.66)  # one ring under table tops, one above crates
 LIDAR_RANGE = 4.0
 ROUTE_LOOKAHEAD = 0.6  # m along the map's path to the next route point
+REL_SCALE = 0.05  # m: target_rel / goal_rel resolve about +-10 cm around the grasp site
 ROUTE_MAX_LENGTH = 12.0  # m; the path length feature saturates here (unreachable = this)
 
 # (name, size) in order; `state_slices()` turns this into index ranges.
@@ -28,6 +29,11 @@ STATE_LAYOUT: tuple[tuple[str, int], ...] = (
     ("grasp_pos", 3),  # grasp site in the base frame
     ("target_pos", 3),  # target object in the base frame
     ("goal_pos", 3),  # goal spot (or navigation target) in the base frame
+    # Fine relative positions for grasping and releasing: tanh(d / REL_SCALE) of the target
+    # object and of the goal spot relative to the grasp site (base frame). Centimetres matter
+    # here; in the absolute features above they are a few hundredths of a standard deviation.
+    ("target_rel", 3),
+    ("goal_rel", 3),
     ("source_handle", 3),  # handle of the source container in the base frame (0 if none)
     ("goal_handle", 3),  # handle of the goal container (0 if none)
     ("articulation", 2),  # open fraction of source / goal container
@@ -138,9 +144,11 @@ class Observer:
         s[sl["gripper_opening"]] = w.gripper_opening()
         s[sl["is_holding"]] = float(t.target in held)
         s[sl["base_velocity"]] = w.base_velocity()
-        s[sl["grasp_pos"]] = w.to_base(w.grasp_pos())
-        s[sl["target_pos"]] = w.to_base(w.object_pos(t.target))
-        s[sl["goal_pos"]] = w.to_base(goal_world)
+        grasp = s[sl["grasp_pos"]] = w.to_base(w.grasp_pos())
+        target = s[sl["target_pos"]] = w.to_base(w.object_pos(t.target))
+        goal = s[sl["goal_pos"]] = w.to_base(goal_world)
+        s[sl["target_rel"]] = np.tanh((target - grasp) / REL_SCALE)
+        s[sl["goal_rel"]] = np.tanh((goal - grasp) / REL_SCALE)
         src_c = F.RECEPTACLES[t.source].container
         goal_c = F.RECEPTACLES[t.goal].container
         if src_c:

@@ -16,7 +16,7 @@ from gymnasium.utils.env_checker import check_env
 import sim
 from sim import robot as R
 from sim.env import ENV_IDS, RearrangeEnv
-from sim.observation import LIDAR_RANGE, STATE_DIM, STATE_LAYOUT, state_slices
+from sim.observation import LIDAR_RANGE, REL_SCALE, STATE_DIM, STATE_LAYOUT, state_slices
 from sim.scene import split_seed
 from sim.skills import SKILL_NAMES, Skill
 from sim.tasks import FAILURES, MAX_STEPS, TASKS
@@ -115,17 +115,18 @@ def test_spaces():
 
 
 # ------------------------------------------------------------------ state vector
-def test_state_layout_is_the_documented_71_vector():
+def test_state_layout_is_the_documented_77_vector():
     sizes = dict(STATE_LAYOUT)
     assert list(sizes) == ["arm_qpos", "gripper_opening", "is_holding", "base_velocity",
-                           "grasp_pos", "target_pos", "goal_pos", "source_handle",
-                           "goal_handle", "articulation", "target_route", "goal_route",
+                           "grasp_pos", "target_pos", "goal_pos", "target_rel", "goal_rel",
+                           "source_handle", "goal_handle", "articulation", "target_route", "goal_route",
                            "task_flags", "lidar"]
     assert sizes == {"arm_qpos": 5, "gripper_opening": 1, "is_holding": 1, "base_velocity": 2,
-                     "grasp_pos": 3, "target_pos": 3, "goal_pos": 3, "source_handle": 3,
+                     "grasp_pos": 3, "target_pos": 3, "goal_pos": 3, "target_rel": 3,
+                     "goal_rel": 3, "source_handle": 3,
                      "goal_handle": 3, "articulation": 2, "target_route": 5, "goal_route": 5,
                      "task_flags": 3, "lidar": 32}
-    assert STATE_DIM == sum(sizes.values()) == 71
+    assert STATE_DIM == sum(sizes.values()) == 77
     # The slices tile [0, STATE_DIM) in layout order.
     cover = np.zeros(STATE_DIM, dtype=int)
     end = 0
@@ -159,6 +160,12 @@ def test_reset_state_is_finite_and_has_the_documented_length(make_env, task):
     # The robot-frame target position matches the privileged world state.
     np.testing.assert_allclose(s[SL["target_pos"]],
                                env.world.to_base(env.world.object_pos(t.target)), atol=1e-5)
+    # Fine relative features: tanh of the object / goal spot minus the grasp site (base frame).
+    for name, pos in (("target_rel", "target_pos"), ("goal_rel", "goal_pos")):
+        np.testing.assert_allclose(s[SL[name]],
+                                   np.tanh((s[SL[pos]] - s[SL["grasp_pos"]]) / REL_SCALE),
+                                   atol=1e-5)
+    assert np.abs(s[SL["target_rel"]]).max() <= 1.0
     # Routes: the route point is at most one lookahead (+ a cell) away, the path is at least
     # as long as the straight line to its pose, and the pose heading is a unit vector.
     x, y, _ = env.world.base_pose()
