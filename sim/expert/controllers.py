@@ -95,7 +95,9 @@ class Skills:
         w = self.world
         q = np.clip(q, w.arm_lo, w.arm_hi)
         for _ in range(max_steps):
-            if np.max(np.abs(w.arm_qpos() - q)) < tol and np.max(np.abs(w.arm_target - q)) < 1e-6:
+            # Both within tol (not the target exactly: when a policy drives, its commanded
+            # target is never exactly q, and waiting for it would label idling as the skill).
+            if np.max(np.abs(w.arm_qpos() - q)) < tol and np.max(np.abs(w.arm_target - q)) < tol:
                 return True
             yield Command(q.copy(), finger)
         return False
@@ -320,13 +322,21 @@ class Skills:
             return Command(w.arm_target.copy(), OPEN_F)
         return Command(q, CLOSED_F)
 
+    def needs_tuck(self) -> bool:
+        """The gripper does not point down (e.g. it just pulled a handle): stow it before a
+        top-down pick or place. Otherwise those start at once (no time-based phase)."""
+        approach = self.world.data.site_xmat[self.world.grasp_site].reshape(3, 3)[:, 0]
+        return bool(approach[2] > -0.9)
+
     def pick(self, obj: str, receptacle: str):
-        yield from self.tuck()  # e.g. let go of the handle just pulled, back off, stow
+        if self.needs_tuck():  # e.g. let go of the handle just pulled, back off, stow
+            yield from self.tuck()
         while True:
             yield self.pick_step(obj, receptacle)
 
     def place(self, obj: str, receptacle: str, goal_local):
-        yield from self.tuck(carrying=obj)
+        if self.needs_tuck():
+            yield from self.tuck(carrying=obj)
         while True:
             yield self.place_step(obj, receptacle, goal_local)
 
