@@ -86,4 +86,4 @@ def test_eval_cli_writes_the_report_and_prints_the_block(tmp_path, capsys):
 
 def test_eval_cli_without_a_checkpoint_says_so(tmp_path, capsys):
     assert main(["eval", "--workdir", str(tmp_path), "--episodes", "1"]) == 2
-    assert "best/ or checkpoints/" in capsys.readouterr().err
+    assert "checkpoints/ or best/" in capsys.readouterr().err
