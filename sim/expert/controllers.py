@@ -3,8 +3,9 @@ per control step and reads the (privileged) world state between steps.
 
 navigate: pure pursuit along the map's clearance-weighted path-cost field (the route
 observation's), Astolfi parking, then turn to the work pose; a function of the state alone.
-pick/place: Jacobian IK through waypoints (entry, hover, grasp/release). open/close: grasp the handle and pull/push it along
-the drawer's slide or the door's arc."""
+pick/place: also functions of the state: Jacobian IK to a point in a funnel over the grasp /
+release point, closing or opening there. open/close (and tuck): phases that grasp the handle and
+pull/push it along the drawer's slide or the door's arc."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from sim.observation import ROUTE_LOOKAHEAD
 
 OPEN_F = R.FINGER_RANGE[1]
 CLOSED_F = 0.0
+CLOSED_CMD = 0.015  # finger target below this: the gripper is commanded closed
 PALM_CLEARANCE = 0.03  # grasp site to the top of the object, so the palm never lands on it
 CARRY = R.STOW_Q  # arm tucked, gripper down, above every surface
 PARK_RADIUS = 0.35  # m from the work pose where path following hands over to `park`
@@ -128,7 +130,7 @@ class Skills:
         """Release anything but the carried object, back out of furniture, raise, retract."""
         w = self.world
         held = w.held_objects()
-        if w.finger_target < 0.015 and (carrying is None or carrying not in held):
+        if w.finger_target < CLOSED_CMD and (carrying is None or carrying not in held):
             yield from self.grip(OPEN_F, 4)
             a, f = self.gripper_axes()
             yield from self.move_to(w.grasp_pos() - 0.10 * a, a, f, OPEN_F, tol=0.05, max_steps=15)
@@ -279,7 +281,7 @@ class Skills:
         open_f = min(R.FINGER_RANGE[1], (half * 1.45 if kind.shape == "cube" else half) + 0.022)
         p, g = w.object_pos(obj), w.grasp_pos()
         opening = w.gripper_opening()
-        if w.finger_target < 0.015:  # closing or closed
+        if w.finger_target < CLOSED_CMD:  # closing or closed
             if np.linalg.norm(p - g) < 0.05 and opening > contact - 0.01:
                 if obj in w.held_objects() or opening < contact + 0.006:  # on it: lift
                     rest = r.kind.surface_z + hz
@@ -310,7 +312,7 @@ class Skills:
         a, f = self.gripper_axes()
         a = np.array([0.0, 0.0, -1.0])
         f = np.array([f[0], f[1], 0.0]) / max(1e-6, math.hypot(f[0], f[1]))
-        if w.finger_target > 0.015:  # released: back off upwards
+        if w.finger_target >= CLOSED_CMD:  # released: back off upwards
             up = 0.05 if r.name == "cabinet" else 0.12
             q, _ = self.solve((g[0], g[1], r.kind.surface_z + kind.half_size[2] * 2 + up), a, f)
             return Command(q, OPEN_F)
@@ -325,7 +327,7 @@ class Skills:
     def needs_tuck(self) -> bool:
         """The gripper does not point down (e.g. it just pulled a handle): stow it before a
         top-down pick or place. Otherwise those start at once (no time-based phase)."""
-        approach = self.world.data.site_xmat[self.world.grasp_site].reshape(3, 3)[:, 0]
+        approach, _ = self.gripper_axes()
         return bool(approach[2] > -0.9)
 
     def pick(self, obj: str, receptacle: str):
