@@ -9,7 +9,7 @@ import mujoco
 import numpy as np
 
 from sim import furniture as F
-from sim.navigation import GeodesicField, clearance_map
+from sim.navigation import GeodesicField, clearance_map, wrap_angle
 from sim.scene import build_grid
 from sim.state import ROBOT_GEOM_GROUP
 
@@ -18,6 +18,7 @@ LIDAR_HEIGHTS = (0.30, 0.66)  # one ring under table tops, one above crates
 LIDAR_RANGE = 4.0
 ROUTE_LOOKAHEAD = 0.6  # m along the map's path to the next route point
 REL_SCALE = 0.05  # m: target_rel / goal_rel resolve about +-10 cm around the grasp site
+POSE_SCALE = (0.05, 0.05, 0.1)  # m, m, rad: *_pose_rel resolve the last ~10 cm / ~0.2 rad
 ROUTE_MAX_LENGTH = 12.0  # m; the path length feature saturates here (unreachable = this)
 
 # (name, size) in order; `state_slices()` turns this into index ranges.
@@ -43,6 +44,11 @@ STATE_LAYOUT: tuple[tuple[str, int], ...] = (
     # length, and the pose's heading relative to the base (cos, sin). No expert plan is read.
     ("target_route", 5),
     ("goal_route", 5),
+    # Fine offset of each of those poses from the base: tanh((x, y) in the base frame /
+    # POSE_SCALE, heading error / POSE_SCALE). Arrival needs 4 cm and 0.06 rad; in the route
+    # features a centimetre is a few hundredths of a standard deviation.
+    ("target_pose_rel", 3),
+    ("goal_pose_rel", 3),
     ("task_flags", 3),  # source is a container, goal is a container, goal must end closed
     ("lidar", LIDAR_RAYS * len(LIDAR_HEIGHTS)),  # ranges in metres, capped at LIDAR_RANGE
 )
@@ -80,18 +86,21 @@ class Routes:
         self.fields = [None if p is None else GeodesicField(grid, p[:2], clearance) for p in poses]
 
     def features(self, base_pose) -> np.ndarray:
-        """(2, 5): per route, base-frame lookahead point, path length, heading (cos, sin)."""
+        """(2, 8): per route, base-frame lookahead point, path length, heading (cos, sin),
+        then the fine pose offset tanh((x, y, heading error) / POSE_SCALE)."""
         x, y, yaw = base_pose
         c, s = math.cos(yaw), math.sin(yaw)
-        out = np.zeros((2, 5))
+        out = np.zeros((2, 8))
         for k, (pose, field) in enumerate(zip(self.poses, self.fields)):
             if field is None:
                 continue
             point, length = field.lookahead((x, y), ROUTE_LOOKAHEAD)
             dx, dy = point[0] - x, point[1] - y
             dyaw = pose[2] - yaw
+            px, py = pose[0] - x, pose[1] - y
+            fine = np.array([c * px + s * py, -s * px + c * py, wrap_angle(dyaw)])
             out[k] = (c * dx + s * dy, -s * dx + c * dy, min(length, ROUTE_MAX_LENGTH),
-                      math.cos(dyaw), math.sin(dyaw))
+                      math.cos(dyaw), math.sin(dyaw), *np.tanh(fine / POSE_SCALE))
         return out
 
 
@@ -159,7 +168,8 @@ class Observer:
             s[sl["articulation"].start + 1] = w.open_fraction(t.goal)
         s[sl["task_flags"]] = [float(src_c), float(goal_c), float(t.goal_closed)]
         route = self.routes.features(w.base_pose())
-        s[sl["target_route"]], s[sl["goal_route"]] = route[0], route[1]
+        s[sl["target_route"]], s[sl["goal_route"]] = route[0, :5], route[1, :5]
+        s[sl["target_pose_rel"]], s[sl["goal_pose_rel"]] = route[0, 5:], route[1, 5:]
         s[sl["lidar"]] = self.lidar()
         s = np.nan_to_num(s, nan=0.0, posinf=1e3, neginf=-1e3)
         return np.clip(s, -1e3, 1e3).astype(np.float32)

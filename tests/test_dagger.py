@@ -14,8 +14,11 @@ import pytest
 from robot_skills.data.dataset import EpisodeDatasets, open_dataset
 from robot_skills.data.features import DataSpec
 from sim.env import RearrangeEnv
-from sim.expert.controllers import PARK_RADIUS, Skills
+from sim.expert import Expert
+from sim.expert.controllers import MIN_CREEP, MIN_TURN, PARK_RADIUS, Skills
+from sim.expert.task_planner import ARRIVE_POS, ARRIVE_YAW
 from sim.observation import state_slices
+from sim.skills import Skill
 from train.config import load_config
 
 TINY = ["task.name=pick", "data.val_fraction=0.25", "data.window=4", "data.batch_size=8",
@@ -54,6 +57,39 @@ def test_navigation_label_steers_by_the_observed_route_point(seed):
                 assert a.forward >= 0.0 and (a.forward == 0.0) == (abs(bearing) > 0.3)
                 checked += 1
         assert checked == 6
+    finally:
+        env.close()
+
+
+@pytest.mark.parametrize("dyaw, back", [(0.075, 0.0), (-0.09, 0.0), (0.0, 0.029), (-0.07, 0.025)])
+def test_navigation_label_near_the_pose_is_decisive_and_arrives(dyaw, back):
+    """Just outside the planner's arrival tolerance the expert's command is at least MIN_TURN /
+    MIN_CREEP (not a proportional trickle a policy regresses to zero), and following it arrives
+    without overshooting the tolerance."""
+    env = RearrangeEnv(task="rearrange_easy", split="eval")
+    try:
+        env.reset(options={"episode_seed": 1000})
+        w, pose = env.world, env.plan.pose
+        yaw = pose[2] + dyaw
+        w.set_base_pose(pose[0] - back * math.cos(yaw), pose[1] - back * math.sin(yaw), yaw)
+        mujoco.mj_forward(w.model, w.data)
+        cmd = Skills(env).drive(pose)
+        if abs(dyaw) > MIN_TURN[0]:
+            assert abs(cmd.yaw_rate) >= MIN_TURN[1] - 1e-9
+            assert np.sign(cmd.yaw_rate) == -np.sign(dyaw)
+        if back > MIN_CREEP[0]:
+            assert cmd.forward >= MIN_CREEP[1] - 1e-9
+        expert = Expert()
+        expert.reset(env)
+        for _ in range(40):
+            if env.plan.call.skill != Skill.NAVIGATE:
+                break
+            _, a = expert.act(env)
+            env.step(a)
+        assert env.plan.call.skill == Skill.PICK
+        x, y, th = w.base_pose()
+        assert math.hypot(x - pose[0], y - pose[1]) <= ARRIVE_POS
+        assert abs((th - pose[2] + math.pi) % (2 * math.pi) - math.pi) <= ARRIVE_YAW
     finally:
         env.close()
 

@@ -16,7 +16,8 @@ from gymnasium.utils.env_checker import check_env
 import sim
 from sim import robot as R
 from sim.env import ENV_IDS, RearrangeEnv
-from sim.observation import LIDAR_RANGE, REL_SCALE, STATE_DIM, STATE_LAYOUT, state_slices
+from sim.navigation import wrap_angle
+from sim.observation import LIDAR_RANGE, POSE_SCALE, REL_SCALE, STATE_DIM, STATE_LAYOUT, state_slices
 from sim.scene import split_seed
 from sim.skills import SKILL_NAMES, Skill
 from sim.tasks import FAILURES, MAX_STEPS, TASKS
@@ -115,18 +116,18 @@ def test_spaces():
 
 
 # ------------------------------------------------------------------ state vector
-def test_state_layout_is_the_documented_77_vector():
+def test_state_layout_is_the_documented_83_vector():
     sizes = dict(STATE_LAYOUT)
     assert list(sizes) == ["arm_qpos", "gripper_opening", "is_holding", "base_velocity",
                            "grasp_pos", "target_pos", "goal_pos", "target_rel", "goal_rel",
                            "source_handle", "goal_handle", "articulation", "target_route", "goal_route",
-                           "task_flags", "lidar"]
+                           "target_pose_rel", "goal_pose_rel", "task_flags", "lidar"]
     assert sizes == {"arm_qpos": 5, "gripper_opening": 1, "is_holding": 1, "base_velocity": 2,
                      "grasp_pos": 3, "target_pos": 3, "goal_pos": 3, "target_rel": 3,
                      "goal_rel": 3, "source_handle": 3,
                      "goal_handle": 3, "articulation": 2, "target_route": 5, "goal_route": 5,
-                     "task_flags": 3, "lidar": 32}
-    assert STATE_DIM == sum(sizes.values()) == 77
+                     "target_pose_rel": 3, "goal_pose_rel": 3, "task_flags": 3, "lidar": 32}
+    assert STATE_DIM == sum(sizes.values()) == 83
     # The slices tile [0, STATE_DIM) in layout order.
     cover = np.zeros(STATE_DIM, dtype=int)
     end = 0
@@ -174,6 +175,13 @@ def test_reset_state_is_finite_and_has_the_documented_length(make_env, task):
         assert np.hypot(r[0], r[1]) <= 0.6 + 0.08
         assert r[2] >= min(np.hypot(pose[0] - x, pose[1] - y) - 0.05, 12.0)
         assert np.hypot(r[3], r[4]) == pytest.approx(1.0, abs=1e-5)
+        # Fine pose offset: tanh of the pose's (x, y) in the base frame and heading error.
+        yaw = env.world.base_pose()[2]
+        c, sn = np.cos(yaw), np.sin(yaw)
+        off = np.array([c * (pose[0] - x) + sn * (pose[1] - y), -sn * (pose[0] - x) + c * (pose[1] - y),
+                        wrap_angle(pose[2] - yaw)])
+        fine = s[SL[name.replace("route", "pose_rel")]]
+        np.testing.assert_allclose(fine, np.tanh(off / np.array(POSE_SCALE)), atol=1e-5)
 
 
 def test_route_points_the_way_the_expert_drives(make_env):

@@ -29,6 +29,11 @@ PARK_RADIUS = 0.35  # m from the work pose where path following hands over to `p
 # m: inside [0] only turn to the heading (+ creep); up to [1] blended with `park`. [0] is
 # below the planner's ARRIVE_POS, so turning on the spot ends in "arrived".
 ALIGN_RADIUS = (0.03, 0.10)
+# Near the pose, outside half the planner's arrival tolerance (ARRIVE_YAW 0.06 rad, ARRIVE_POS
+# 0.04 m), turn and creep at least this fast (rad/s, m/s): a proportional law's last commands
+# are a few hundredths of the action range, which a learned policy regresses to zero and then
+# stalls just outside "arrived" (seen in DAgger rollouts: 0.074 rad off for 440 steps).
+MIN_TURN, MIN_CREEP = (0.03, 0.45), (0.02, 0.06)
 FUNNEL = (0.008, 0.04)  # m lateral error: descend fully below [0], stay at hover height above [1]
 AT_TOL = 0.012  # m: grasp site at a grasp / release point (plus the IK residual)
 BLOCKED_ABOVE = 0.035  # m: stopped this close above a grasp / release point counts as there
@@ -181,6 +186,10 @@ class Skills:
             creep = (pose[0] - x) * math.cos(yaw) + (pose[1] - y) * math.sin(yaw)
             fwd = float(np.clip(1.2 * creep, -0.1, 0.1))
             rate = float(np.clip(3.0 * err, -1.2, 1.2))
+            if abs(err) > MIN_TURN[0]:
+                rate = math.copysign(max(abs(rate), MIN_TURN[1]), err)
+            if abs(creep) > MIN_CREEP[0]:
+                fwd = math.copysign(max(abs(fwd), MIN_CREEP[1]), creep)
             blend = (dist - ALIGN_RADIUS[0]) / (ALIGN_RADIUS[1] - ALIGN_RADIUS[0])
             if blend > 0.0:
                 pf, pr = park((x, y, yaw), pose)
