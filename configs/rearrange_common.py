@@ -89,6 +89,7 @@ def train_section(tokens: set[str]) -> ml_collections.ConfigDict:
     t.grad_clip = 1.0  # global norm
     t.seed = 0
     t.init_from = ""  # a run (workdir or checkpoint dir) whose parameters start this one
+    t.max_minutes = 0.0  # > 0: stop (evaluate, checkpoint) after this wall time; schedule unchanged
     t.log_every = 25
     t.eval_every = 200 if small else 1000
     t.eval_batches = 4

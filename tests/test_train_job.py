@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import pathlib
 import subprocess
@@ -49,6 +50,19 @@ def test_killed_and_resumed_run_matches_an_uninterrupted_one(dataset, tmp_path):
     for step in range(8):
         assert abs(a[step] - b[step]) <= 1e-6, (step, a[step], b[step])
     assert a[7] < a[0]  # it learns
+
+
+@pytest.mark.timeout(300)
+def test_time_budget_ends_the_run_with_an_evaluated_checkpoint(dataset, tmp_path):
+    """train.max_minutes: out of time after the first step, the run stops there, evaluates and
+    saves that step; the full schedule is left for a resume."""
+    from train.train_job import train
+    work = tmp_path / "budget"
+    r = train(tiny_config("train.max_minutes=1e-9"), str(work), data_dir=dataset, progress=False)
+    assert r.step == 0 and sorted(os.listdir(work / "checkpoints")) == ["0"]
+    assert math.isfinite(r.val_loss)
+    rows = [json.loads(x) for x in open(work / "metrics.jsonl")]
+    assert [r["step"] for r in rows if r["split"] == "val"] == [0]
 
 
 @pytest.mark.timeout(300)

@@ -262,7 +262,8 @@ class MetricsWriter:
 def train(config: ml_collections.ConfigDict, workdir: str, *, data_dir: str | None = None,
           progress: bool = True, stop_after: int | None = None) -> TrainResult:
     """Trains (or resumes) in `workdir`. `stop_after` ends the process-local run early at that
-    step (used to test kill-and-resume); the schedule still follows config.train.steps."""
+    step (used to test kill-and-resume); the schedule still follows config.train.steps, also
+    when train.max_minutes (wall time of this process) ends it first."""
     os.makedirs(workdir, exist_ok=True)
     t = config.train
     train_loader = WindowLoader.from_config(config, "train", data_dir)
@@ -284,6 +285,8 @@ def train(config: ml_collections.ConfigDict, workdir: str, *, data_dir: str | No
     last_loss = val_loss = math.nan
     window_t0, window_steps, data_wait = time.perf_counter(), 0, 0.0
     steps_per_s = 0.0
+    t_start = time.perf_counter()
+    max_minutes = float(t.get("max_minutes", 0.0))
     try:
         for step in range(start, end):
             t0 = time.perf_counter()
@@ -302,6 +305,9 @@ def train(config: ml_collections.ConfigDict, workdir: str, *, data_dir: str | No
             last_loss = loss
             window_steps += 1
             bar.update(1)
+            out_of_time = max_minutes > 0 and time.perf_counter() - t_start > 60 * max_minutes
+            if out_of_time:
+                end = step + 1  # this step is the run's last: logged, evaluated, saved
             if step % t.log_every == 0 or step == end - 1:
                 dt = time.perf_counter() - window_t0
                 steps_per_s = window_steps / dt
@@ -314,7 +320,7 @@ def train(config: ml_collections.ConfigDict, workdir: str, *, data_dir: str | No
                     post["acc"] = f"{scal['skill_accuracy']:.3f}"
                 bar.set_postfix(post)
                 window_t0, window_steps, data_wait = time.perf_counter(), 0, 0.0
-            last = step == t.steps - 1
+            last = step == t.steps - 1 or out_of_time
             if (step + 1) % t.eval_every == 0 or last:
                 val = evaluate(trainer, val_loader, t.eval_batches)
                 val_loss = val["loss"]
@@ -322,6 +328,8 @@ def train(config: ml_collections.ConfigDict, workdir: str, *, data_dir: str | No
                 trainer.save(best, step, stats, {}, with_opt=False, metrics={"val_loss": val_loss})
             if (step + 1) % t.checkpoint_every == 0 or last or step == end - 1:
                 trainer.save(latest, step, stats, {"step": step}, with_opt=True)
+            if out_of_time:
+                break
     finally:
         bar.close()
         writer.close()
