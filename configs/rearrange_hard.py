@@ -12,10 +12,10 @@ or a closed container (50/50).
 
   robot-skills train --config configs/rearrange_hard.py:small --workdir runs/train_hard_small
       600 steps of the 0.15M-parameter model (batch 64 x window 16) on the small dataset
-      (~13 steps/s on the 2-core CPU machine). `make demo` (steps 1-4, 124 s on the quiet
-      2-core machine): train loss 0.058 at step 600, val loss 0.20; closed loop on 10 eval
-      episodes 0/10 (8 collisions, 2 timeouts; skill accuracy vs the expert's labels 0.88),
-      the scripted expert 10/10 -- 16 demonstrations are too few (see README: DAgger).
+      (~13 steps/s on the 2-core CPU machine). `make demo` (steps 1-4, 158 s on the 2-core
+      machine, state of 83): train loss 0.059 at step 600, val loss 0.15; closed loop on 10
+      eval episodes 0/10 (4 collisions, 6 timeouts; skill accuracy vs the expert's labels
+      0.70), the scripted expert 10/10 -- 16 demonstrations are too few (see README).
 
   robot-skills compare --config configs/rearrange_hard.py:small --workdir runs/cmp
       The small dataset once, then the Skill Transformer, flat_bc and skill_nocond (same data,
