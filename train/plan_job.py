@@ -27,7 +27,7 @@ from robot_skills.planner.tokenizer import PlanTokenizer
 from robot_skills.planner.train import PlannerTrainer, build_planner, exact_match
 from sim.instruction_samples import draw_samples
 from train.train_job import (OPT, TRAIN_STATE, MetricsWriter, NonFiniteLoss, checkpoint_managers,
-                             make_optimizer, restore_latest)
+                             make_optimizer, past_deadline, restore_latest)
 
 TOKENIZER_FILE = "tokenizer.json"
 EVAL_SPLITS = ("seen", "heldout_template", "heldout_pair")
@@ -135,8 +135,7 @@ def train_planner(config, workdir: str, *, progress: bool = True, stop_after: in
                                     f"(now {t.lr}) or train.grad_clip")
             last_loss, window_steps = loss, window_steps + 1
             bar.update(1)
-            out_of_time = t.max_minutes > 0 and \
-                time.perf_counter() - t_start > 60 * t.max_minutes
+            out_of_time = past_deadline(t_start, t.max_minutes)
             final = step == t.steps - 1 or out_of_time or step == end - 1
             if step % t.log_every == 0 or final:
                 steps_per_s = window_steps / (time.perf_counter() - window_t0)

@@ -53,6 +53,11 @@ class TrainResult:
     workdir: str
 
 
+def past_deadline(t_start: float, max_minutes: float) -> bool:
+    """A run's wall-time budget (train.max_minutes, > 0) since `t_start` (perf_counter) is spent."""
+    return max_minutes > 0 and time.perf_counter() - t_start > 60 * max_minutes
+
+
 def latest_checkpoint_step(workdir: str) -> int | None:
     """The last step saved in DIR/checkpoints (orbax publishes a step folder when complete),
     or None. A run is finished when this is config.train.steps - 1."""
@@ -286,7 +291,6 @@ def train(config: ml_collections.ConfigDict, workdir: str, *, data_dir: str | No
     window_t0, window_steps, data_wait = time.perf_counter(), 0, 0.0
     steps_per_s = 0.0
     t_start = time.perf_counter()
-    max_minutes = float(t.get("max_minutes", 0.0))
     try:
         for step in range(start, end):
             t0 = time.perf_counter()
@@ -305,7 +309,7 @@ def train(config: ml_collections.ConfigDict, workdir: str, *, data_dir: str | No
             last_loss = loss
             window_steps += 1
             bar.update(1)
-            out_of_time = max_minutes > 0 and time.perf_counter() - t_start > 60 * max_minutes
+            out_of_time = past_deadline(t_start, t.max_minutes)
             if out_of_time:
                 end = step + 1  # this step is the run's last: logged, evaluated, saved
             if step % t.log_every == 0 or step == end - 1:
