@@ -37,6 +37,10 @@ STATE_LAYOUT: tuple[tuple[str, int], ...] = (
     ("goal_rel", 3),
     ("source_handle", 3),  # handle of the source container in the base frame (0 if none)
     ("goal_handle", 3),  # handle of the goal container (0 if none)
+    # Fine handle positions for opening and closing: tanh((handle - grasp site) / REL_SCALE)
+    # in the base frame (0 if the receptacle is not a container).
+    ("source_handle_rel", 3),
+    ("goal_handle_rel", 3),
     ("articulation", 2),  # open fraction of source / goal container
     # Route to the pose for picking the target (where it started) / for placing at the goal:
     # base-frame (x, y) of the point ROUTE_LOOKAHEAD along the map's best path (the static
@@ -49,6 +53,13 @@ STATE_LAYOUT: tuple[tuple[str, int], ...] = (
     # features a centimetre is a few hundredths of a standard deviation.
     ("target_pose_rel", 3),
     ("goal_pose_rel", 3),
+    # The same route and fine pose offset for the pose that opens / closes the source and the
+    # goal container (the cabinet's is out on its hinge side, not the pick pose); 0 if the
+    # receptacle is not a container.
+    ("source_open_route", 5),
+    ("goal_open_route", 5),
+    ("source_open_pose_rel", 3),
+    ("goal_open_pose_rel", 3),
     ("task_flags", 3),  # source is a container, goal is a container, goal must end closed
     ("lidar", LIDAR_RAYS * len(LIDAR_HEIGHTS)),  # ranges in metres, capped at LIDAR_RANGE
 )
@@ -64,7 +75,10 @@ def state_slices() -> dict[str, slice]:
 
 
 class Routes:
-    """The two route fields of one episode (built once per scene: ~30 ms each)."""
+    """The route fields of one episode (built once per scene: ~30 ms each): to the pose that
+    picks the target where it starts, to the pose that places it (or the navigation target),
+    and to the poses that open the source and the goal container (None if not a container).
+    Equal poses share one field."""
 
     def __init__(self, scene):
         t = scene.task
@@ -82,15 +96,24 @@ class Routes:
             poses.append(scene.receptacle(t.nav_target).work_pose(0.0))
         else:
             poses.append(scene.receptacle(t.goal).work_pose(t.goal_local[1]))
+        for name in (t.source, t.goal):
+            r = scene.receptacle(name) if name else None
+            poses.append(r.work_pose(0.0, handle=True) if r is not None and r.kind.container
+                         else None)
         self.poses = poses
-        self.fields = [None if p is None else GeodesicField(grid, p[:2], clearance) for p in poses]
+        shared: dict[tuple[float, float, float], GeodesicField] = {}
+        for p in poses:
+            if p is not None and p not in shared:
+                shared[p] = GeodesicField(grid, p[:2], clearance)
+        self.fields = [None if p is None else shared[p] for p in poses]
 
     def features(self, base_pose) -> np.ndarray:
-        """(2, 8): per route, base-frame lookahead point, path length, heading (cos, sin),
-        then the fine pose offset tanh((x, y, heading error) / POSE_SCALE)."""
+        """(4, 8): per route (pick, place, open source, open goal), base-frame lookahead point,
+        path length, heading (cos, sin), then the fine pose offset
+        tanh((x, y, heading error) / POSE_SCALE); zeros for a route that does not exist."""
         x, y, yaw = base_pose
         c, s = math.cos(yaw), math.sin(yaw)
-        out = np.zeros((2, 8))
+        out = np.zeros((len(self.poses), 8))
         for k, (pose, field) in enumerate(zip(self.poses, self.fields)):
             if field is None:
                 continue
@@ -161,15 +184,18 @@ class Observer:
         src_c = F.RECEPTACLES[t.source].container
         goal_c = F.RECEPTACLES[t.goal].container
         if src_c:
-            s[sl["source_handle"]] = w.to_base(w.handle_pos(t.source))
+            handle = s[sl["source_handle"]] = w.to_base(w.handle_pos(t.source))
+            s[sl["source_handle_rel"]] = np.tanh((handle - grasp) / REL_SCALE)
             s[sl["articulation"].start] = w.open_fraction(t.source)
         if goal_c:
-            s[sl["goal_handle"]] = w.to_base(w.handle_pos(t.goal))
+            handle = s[sl["goal_handle"]] = w.to_base(w.handle_pos(t.goal))
+            s[sl["goal_handle_rel"]] = np.tanh((handle - grasp) / REL_SCALE)
             s[sl["articulation"].start + 1] = w.open_fraction(t.goal)
         s[sl["task_flags"]] = [float(src_c), float(goal_c), float(t.goal_closed)]
         route = self.routes.features(w.base_pose())
         s[sl["target_route"]], s[sl["goal_route"]] = route[0, :5], route[1, :5]
-        s[sl["target_pose_rel"]], s[sl["goal_pose_rel"]] = route[0, 5:], route[1, 5:]
+        for k, name in enumerate(("target", "goal", "source_open", "goal_open")):
+            s[sl[f"{name}_route"]], s[sl[f"{name}_pose_rel"]] = route[k, :5], route[k, 5:]
         s[sl["lidar"]] = self.lidar()
         s = np.nan_to_num(s, nan=0.0, posinf=1e3, neginf=-1e3)
         return np.clip(s, -1e3, 1e3).astype(np.float32)

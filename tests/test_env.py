@@ -116,18 +116,22 @@ def test_spaces():
 
 
 # ------------------------------------------------------------------ state vector
-def test_state_layout_is_the_documented_83_vector():
+def test_state_layout_is_the_documented_105_vector():
     sizes = dict(STATE_LAYOUT)
     assert list(sizes) == ["arm_qpos", "gripper_opening", "is_holding", "base_velocity",
                            "grasp_pos", "target_pos", "goal_pos", "target_rel", "goal_rel",
-                           "source_handle", "goal_handle", "articulation", "target_route", "goal_route",
-                           "target_pose_rel", "goal_pose_rel", "task_flags", "lidar"]
+                           "source_handle", "goal_handle", "source_handle_rel", "goal_handle_rel",
+                           "articulation", "target_route", "goal_route", "target_pose_rel",
+                           "goal_pose_rel", "source_open_route", "goal_open_route",
+                           "source_open_pose_rel", "goal_open_pose_rel", "task_flags", "lidar"]
     assert sizes == {"arm_qpos": 5, "gripper_opening": 1, "is_holding": 1, "base_velocity": 2,
                      "grasp_pos": 3, "target_pos": 3, "goal_pos": 3, "target_rel": 3,
-                     "goal_rel": 3, "source_handle": 3,
-                     "goal_handle": 3, "articulation": 2, "target_route": 5, "goal_route": 5,
-                     "target_pose_rel": 3, "goal_pose_rel": 3, "task_flags": 3, "lidar": 32}
-    assert STATE_DIM == sum(sizes.values()) == 83
+                     "goal_rel": 3, "source_handle": 3, "goal_handle": 3,
+                     "source_handle_rel": 3, "goal_handle_rel": 3, "articulation": 2,
+                     "target_route": 5, "goal_route": 5, "target_pose_rel": 3, "goal_pose_rel": 3,
+                     "source_open_route": 5, "goal_open_route": 5, "source_open_pose_rel": 3,
+                     "goal_open_pose_rel": 3, "task_flags": 3, "lidar": 32}
+    assert STATE_DIM == sum(sizes.values()) == 105
     # The slices tile [0, STATE_DIM) in layout order.
     cover = np.zeros(STATE_DIM, dtype=int)
     end = 0
@@ -156,8 +160,14 @@ def test_reset_state_is_finite_and_has_the_documented_length(make_env, task):
         s[SL["task_flags"]],
         [float(t.source in ("drawer", "cabinet")), float(t.goal in ("drawer", "cabinet")),
          float(t.goal_closed)])
-    if t.source not in ("drawer", "cabinet"):
-        np.testing.assert_array_equal(s[SL["source_handle"]], 0.0)
+    for which, name in (("source", t.source), ("goal", t.goal)):
+        if name not in ("drawer", "cabinet"):
+            for field in ("handle", "handle_rel", "open_route", "open_pose_rel"):
+                np.testing.assert_array_equal(s[SL[f"{which}_{field}"]], 0.0)
+        else:  # the grasp site to the handle, finely: tanh of the base-frame difference
+            np.testing.assert_allclose(
+                s[SL[f"{which}_handle_rel"]],
+                np.tanh((s[SL[f"{which}_handle"]] - s[SL["grasp_pos"]]) / REL_SCALE), atol=1e-5)
     # The robot-frame target position matches the privileged world state.
     np.testing.assert_allclose(s[SL["target_pos"]],
                                env.world.to_base(env.world.object_pos(t.target)), atol=1e-5)
@@ -170,7 +180,10 @@ def test_reset_state_is_finite_and_has_the_documented_length(make_env, task):
     # Routes: the route point is at most one lookahead (+ a cell) away, the path is at least
     # as long as the straight line to its pose, and the pose heading is a unit vector.
     x, y, _ = env.world.base_pose()
-    for name, pose in zip(("target_route", "goal_route"), env.observer.routes.poses):
+    names = ("target_route", "goal_route", "source_open_route", "goal_open_route")
+    for name, pose in zip(names, env.observer.routes.poses):
+        if pose is None:
+            continue
         r = s[SL[name]]
         assert np.hypot(r[0], r[1]) <= 0.6 + 0.08
         assert r[2] >= min(np.hypot(pose[0] - x, pose[1] - y) - 0.05, 12.0)
@@ -218,6 +231,42 @@ def test_state_reflects_the_hard_task_start(make_env):
     assert s[SL["gripper_opening"]][0] == pytest.approx(2 * R.FINGER_RANGE[1], abs=0.01)
     np.testing.assert_allclose(s[SL["base_velocity"]], 0.0, atol=0.05)
     assert np.linalg.norm(s[SL["source_handle"]]) > 0
+
+
+def test_open_pose_features_are_where_the_expert_opens(make_env):
+    """When the expert's label turns from navigate to `open` the robot stands at the open pose
+    of the container it opens, source or goal (that pose's fine offset within the planner's
+    arrival tolerance) and, while opening, the handle comes to the grasp site (its
+    *_handle_rel near 0)."""
+    from sim.expert import Expert
+    from sim.expert.task_planner import ARRIVE_POS, ARRIVE_YAW
+    env = make_env(task="rearrange_hard")
+    seen = 0
+    for seed in range(3):
+        obs, info = env.reset(seed=seed)
+        expert = Expert()
+        expert.reset(env)
+        prev, closest = info["expert_skill_name"], np.inf
+        for _ in range(600):
+            _, a = expert.act(env)
+            obs, _, term, trunc, info = env.step(a)
+            s = obs["state"]
+            if info["expert_skill_name"] == "open":
+                which = "source" if env.plan.call.target == env.scene.task.source else "goal"
+                if prev == "navigate":
+                    fine = np.arctanh(np.clip(s[SL[f"{which}_open_pose_rel"]], -0.999, 0.999))
+                    off = fine * np.array(POSE_SCALE)
+                    assert np.hypot(off[0], off[1]) <= ARRIVE_POS + 0.02
+                    assert abs(off[2]) <= ARRIVE_YAW + 0.02
+                    seen += 1
+                closest = min(closest, np.abs(s[SL[f"{which}_handle_rel"]]).max())
+            elif prev == "open":
+                break
+            prev = info["expert_skill_name"]
+            if term or trunc:
+                break
+        assert closest < 0.5  # within ~3 cm on every axis at some point of the opening
+    assert seen == 3
 
 
 def test_base_velocity_follows_the_turn_command(make_env):
