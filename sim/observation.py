@@ -9,6 +9,7 @@ import mujoco
 import numpy as np
 
 from sim import furniture as F
+from sim import robot as R
 from sim.navigation import GeodesicField, clearance_map, wrap_angle
 from sim.scene import build_grid
 from sim.state import ROBOT_GEOM_GROUP
@@ -18,12 +19,17 @@ LIDAR_HEIGHTS = (0.30, 0.66)  # one ring under table tops, one above crates
 LIDAR_RANGE = 4.0
 ROUTE_LOOKAHEAD = 0.6  # m along the map's path to the next route point
 REL_SCALE = 0.05  # m: target_rel / goal_rel resolve about +-10 cm around the grasp site
+ARM_REL_SCALE = 0.05  # rad / m: arm_stow_rel resolves the last ~0.1 of each joint to the stow pose
 POSE_SCALE = (0.05, 0.05, 0.1)  # m, m, rad: *_pose_rel resolve the last ~10 cm / ~0.2 rad
 ROUTE_MAX_LENGTH = 12.0  # m; the path length feature saturates here (unreachable = this)
 
 # (name, size) in order; `state_slices()` turns this into index ranges.
 STATE_LAYOUT: tuple[tuple[str, int], ...] = (
     ("arm_qpos", 5),  # lift, shoulder_yaw, extend, wrist_yaw, wrist_pitch
+    # The arm's offset from the stow (= carry) pose, finely: tanh((qpos - STOW_Q) /
+    # ARM_REL_SCALE). The expert holds the arm there while driving and corrects drifts of a
+    # hundredth of a radian, which in arm_qpos are a few hundredths of a standard deviation.
+    ("arm_stow_rel", 5),
     ("gripper_opening", 1),
     ("is_holding", 1),
     ("base_velocity", 2),  # forward m/s, yaw rate rad/s
@@ -172,7 +178,8 @@ class Observer:
         t = task.spec
         s = np.zeros(STATE_DIM, dtype=np.float64)
         sl = self._slices
-        s[sl["arm_qpos"]] = w.arm_qpos()
+        q = s[sl["arm_qpos"]] = w.arm_qpos()
+        s[sl["arm_stow_rel"]] = np.tanh((q - R.STOW_Q) / ARM_REL_SCALE)
         s[sl["gripper_opening"]] = w.gripper_opening()
         s[sl["is_holding"]] = float(t.target in held)
         s[sl["base_velocity"]] = w.base_velocity()

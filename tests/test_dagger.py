@@ -94,6 +94,43 @@ def test_navigation_label_near_the_pose_is_decisive_and_arrives(dyaw, back):
         env.close()
 
 
+def test_arm_skill_labels_hold_the_base_at_its_work_pose():
+    """During pick the expert's base label pulls a base that drifted off the work pose back
+    (forward towards it, yaw towards its heading); executing it, the base is back within the
+    planner's arrival tolerance by the pick's last step."""
+    env = RearrangeEnv(task="rearrange_easy", split="eval")
+    try:
+        env.reset(options={"episode_seed": 1000})
+        w, pose = env.world, env.plan.pose
+        expert = Expert()
+        expert.reset(env)
+        for _ in range(200):  # drive there
+            if env.plan.call.skill == Skill.PICK:
+                break
+            _, a = expert.act(env)
+            env.step(a)
+        assert env.plan.call.skill == Skill.PICK
+        x, y, yaw = w.base_pose()
+        yaw += 0.12  # 12 cm back and 0.12 rad off: inside the planner's stay tolerance
+        w.set_base_pose(pose[0] - 0.12 * math.cos(yaw), pose[1] - 0.12 * math.sin(yaw), yaw)
+        mujoco.mj_forward(w.model, w.data)
+        env.plan = env.planner.step(w, w.held_objects())
+        assert env.plan.call.skill == Skill.PICK  # still picking: the base is off the pose
+        label, _ = expert.act(env)
+        assert label[0] > 0.05 and label[1] < -0.05  # forward, and turn back (yaw too high)
+        steps = 0
+        while env.plan.call.skill == Skill.PICK and steps < 60:  # until the pick is done
+            x, y, th = w.base_pose()
+            _, a = expert.act(env)
+            env.step(a)
+            steps += 1
+        assert steps >= 8
+        assert math.hypot(x - pose[0], y - pose[1]) <= ARRIVE_POS
+        assert abs((th - pose[2] + math.pi) % (2 * math.pi) - math.pi) <= ARRIVE_YAW
+    finally:
+        env.close()
+
+
 @pytest.fixture(scope="module")
 def expert_data(write_dataset):
     return write_dataset("dagger_expert", tiny_config(), 2)

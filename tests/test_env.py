@@ -17,7 +17,8 @@ import sim
 from sim import robot as R
 from sim.env import ENV_IDS, RearrangeEnv
 from sim.navigation import wrap_angle
-from sim.observation import LIDAR_RANGE, POSE_SCALE, REL_SCALE, STATE_DIM, STATE_LAYOUT, state_slices
+from sim.observation import (ARM_REL_SCALE, LIDAR_RANGE, POSE_SCALE, REL_SCALE, STATE_DIM,
+                             STATE_LAYOUT, state_slices)
 from sim.scene import split_seed
 from sim.skills import SKILL_NAMES, Skill
 from sim.tasks import FAILURES, MAX_STEPS, TASKS
@@ -116,22 +117,22 @@ def test_spaces():
 
 
 # ------------------------------------------------------------------ state vector
-def test_state_layout_is_the_documented_105_vector():
+def test_state_layout_is_the_documented_110_vector():
     sizes = dict(STATE_LAYOUT)
-    assert list(sizes) == ["arm_qpos", "gripper_opening", "is_holding", "base_velocity",
+    assert list(sizes) == ["arm_qpos", "arm_stow_rel", "gripper_opening", "is_holding", "base_velocity",
                            "grasp_pos", "target_pos", "goal_pos", "target_rel", "goal_rel",
                            "source_handle", "goal_handle", "source_handle_rel", "goal_handle_rel",
                            "articulation", "target_route", "goal_route", "target_pose_rel",
                            "goal_pose_rel", "source_open_route", "goal_open_route",
                            "source_open_pose_rel", "goal_open_pose_rel", "task_flags", "lidar"]
-    assert sizes == {"arm_qpos": 5, "gripper_opening": 1, "is_holding": 1, "base_velocity": 2,
+    assert sizes == {"arm_qpos": 5, "arm_stow_rel": 5, "gripper_opening": 1, "is_holding": 1, "base_velocity": 2,
                      "grasp_pos": 3, "target_pos": 3, "goal_pos": 3, "target_rel": 3,
                      "goal_rel": 3, "source_handle": 3, "goal_handle": 3,
                      "source_handle_rel": 3, "goal_handle_rel": 3, "articulation": 2,
                      "target_route": 5, "goal_route": 5, "target_pose_rel": 3, "goal_pose_rel": 3,
                      "source_open_route": 5, "goal_open_route": 5, "source_open_pose_rel": 3,
                      "goal_open_pose_rel": 3, "task_flags": 3, "lidar": 32}
-    assert STATE_DIM == sum(sizes.values()) == 105
+    assert STATE_DIM == sum(sizes.values()) == 110
     # The slices tile [0, STATE_DIM) in layout order.
     cover = np.zeros(STATE_DIM, dtype=int)
     end = 0
@@ -228,6 +229,8 @@ def test_state_reflects_the_hard_task_start(make_env):
     assert s[SL["articulation"]][0] == pytest.approx(0.0, abs=0.02)  # ...which is closed
     np.testing.assert_allclose(s[SL["arm_qpos"]], [R.STOW_QPOS[j] for j in R.ARM_JOINTS],
                                atol=0.05)
+    np.testing.assert_allclose(s[SL["arm_stow_rel"]],
+                               np.tanh((s[SL["arm_qpos"]] - R.STOW_Q) / ARM_REL_SCALE), atol=1e-5)
     assert s[SL["gripper_opening"]][0] == pytest.approx(2 * R.FINGER_RANGE[1], abs=0.01)
     np.testing.assert_allclose(s[SL["base_velocity"]], 0.0, atol=0.05)
     assert np.linalg.norm(s[SL["source_handle"]]) > 0
@@ -267,6 +270,24 @@ def test_open_pose_features_are_where_the_expert_opens(make_env):
                 break
         assert closest < 0.5  # within ~3 cm on every axis at some point of the opening
     assert seen == 3
+
+
+def test_arm_stow_rel_resolves_small_drifts_from_the_stow_pose(make_env):
+    """A few steps of lowering the lift and turning the shoulder move the arm a few hundredths
+    off the stow pose: arm_qpos barely changes, arm_stow_rel shows it with the right signs."""
+    env = make_env(task="navigate")
+    obs, _ = env.reset(seed=0)
+    before = obs["state"][SL["arm_stow_rel"]]
+    a = np.zeros(8, dtype=np.float32)
+    a[2], a[3], a[7] = -0.5, 0.2, -1.0  # lift down, shoulder yaw +, gripper open
+    for _ in range(3):
+        obs, *_ = env.step(a)
+    s = obs["state"]
+    moved = s[SL["arm_qpos"]] - R.STOW_Q
+    assert -0.1 < moved[0] < -0.005 and 0.005 < moved[1] < 0.1
+    rel = s[SL["arm_stow_rel"]]
+    np.testing.assert_allclose(rel, np.tanh(moved / ARM_REL_SCALE), atol=1e-5)
+    assert rel[0] < before[0] - 0.1 and rel[1] > before[1] + 0.1
 
 
 def test_base_velocity_follows_the_turn_command(make_env):

@@ -34,6 +34,11 @@ ALIGN_RADIUS = (0.03, 0.10)
 # are a few hundredths of the action range, which a learned policy regresses to zero and then
 # stalls just outside "arrived" (seen in DAgger rollouts: 0.074 rad off for 440 steps).
 MIN_TURN, MIN_CREEP = (0.03, 0.45), (0.02, 0.06)
+# While the arm works (pick, place, open, close) the base holds its work pose: forward and
+# yaw rate proportional to the offset along the body axis and the heading error (1/s), capped
+# (m/s, rad/s). The expert's own base barely moves there; the labels are for states a learned
+# policy drifts into (a bias of 0.02 of the range moves the base 15 cm in an open).
+STATION_GAIN, STATION_MAX = (2.0, 4.0), (0.1, 0.5)
 FUNNEL = (0.008, 0.04)  # m lateral error: descend fully below [0], stay at hover height above [1]
 AT_TOL = 0.012  # m: grasp site at a grasp / release point (plus the IK residual)
 BLOCKED_ABOVE = 0.035  # m: stopped this close above a grasp / release point counts as there
@@ -159,6 +164,15 @@ class Skills:
         yield from self.move_joints(CARRY, finger, tol=0.03, max_steps=40)
 
     # ------------------------------------------------------------ navigate
+    def station(self, pose) -> tuple[float, float]:
+        """(forward m/s, yaw rate rad/s) that keep the base at `pose` while the arm works
+        (a differential base corrects along its axis and in heading, not sideways)."""
+        x, y, yaw = self.world.base_pose()
+        along = (pose[0] - x) * math.cos(yaw) + (pose[1] - y) * math.sin(yaw)
+        err = wrap_angle(pose[2] - yaw)
+        return (float(np.clip(STATION_GAIN[0] * along, -STATION_MAX[0], STATION_MAX[0])),
+                float(np.clip(STATION_GAIN[1] * err, -STATION_MAX[1], STATION_MAX[1])))
+
     def field(self, pose) -> GeodesicField:
         """The map's path-cost field to `pose` (built once per pose; the route observation's
         fields are reused, so the expert steers by exactly what the policy observes)."""

@@ -14,6 +14,10 @@ from sim.expert.controllers import Command, Skills
 from sim.skills import Skill
 
 
+# Skills that work with the arm at a work pose; the base holds that pose meanwhile.
+ARM_SKILLS = (Skill.PICK, Skill.PLACE, Skill.OPEN, Skill.CLOSE)
+
+
 @dataclasses.dataclass(frozen=True)
 class ExpertConfig:
     noise_std: float = 0.0  # std of Gaussian noise added to the executed normalised action
@@ -58,6 +62,13 @@ class Expert:
         env = env.unwrapped
         if self._skills is None or self._world is not env.world:
             self.reset(env)
+        plan = env.plan
+        cmd = self._next(env)
+        if plan.call.skill in ARM_SKILLS and plan.pose is not None:
+            cmd.forward, cmd.yaw_rate = self._skills.station(plan.pose)
+        return cmd
+
+    def _next(self, env) -> Command:
         plan = env.plan
         # A new work pose restarts navigation; manipulation follows the state, so a pick pose
         # that moves with a nudged object does not restart (and re-tuck) the pick.
