@@ -6,9 +6,10 @@
       Measured before the expert's navigation became a function of the state (shorter now).
 
   robot-skills generate --config configs/rearrange_easy.py:small --episodes 400 \
-          --out runs/data/easy400d data.noise_std=0.1
-      400 episodes (93,176 steps), 19.0 MiB, 265 s with 2 workers; expert success under that
-      noise 400/418 (failed runs are dropped). The DAgger rounds in README start from it.
+          --out runs/data/easy400g data.noise_std=0.1
+      400 episodes (90,178 steps), 20.2 MiB (state of 110), 214 s with 2 workers; expert
+      success under that noise 400/416 (failed runs are dropped). README's rearrange_easy
+      table trains on it and its predecessors (easy400d: state of 83, 93,176 steps, 400/418).
 
   robot-skills generate --config configs/rearrange_easy.py
       1,000 episodes -> runs/data/rearrange_easy. Not run: ~15 min on 2 cores, extrapolated

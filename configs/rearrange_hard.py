@@ -12,10 +12,11 @@ or a closed container (50/50).
 
   robot-skills train --config configs/rearrange_hard.py:small --workdir runs/train_hard_small
       600 steps of the 0.15M-parameter model (batch 64 x window 16) on the small dataset
-      (~13 steps/s on the 2-core CPU machine). `make demo` (steps 1-4, 158 s on the 2-core
-      machine, state of 83): train loss 0.059 at step 600, val loss 0.15; closed loop on 10
-      eval episodes 0/10 (4 collisions, 6 timeouts; skill accuracy vs the expert's labels
-      0.70), the scripted expert 10/10 -- 16 demonstrations are too few (see README).
+      (~13 steps/s on the 2-core CPU machine). `make demo` (steps 1-4, 118 s on the 2-core
+      machine, state of 110): 16 episodes (8,920 steps), train loss 0.040 at step 600, val
+      loss 0.17; closed loop on 10 eval episodes 0/10 (7 collisions, 3 timeouts; skill
+      accuracy vs the expert's labels 0.68), the scripted expert 10/10 -- 16 demonstrations
+      are too few (see README).
 
   robot-skills compare --config configs/rearrange_hard.py:small --workdir runs/cmp
       The small dataset once, then the Skill Transformer, flat_bc and skill_nocond (same data,
@@ -30,9 +31,11 @@ or a closed container (50/50).
       ~133 samples/s measured by `robot-skills bench train` -> ~48 min on 2 cores.
 
   robot-skills generate --config configs/rearrange_hard.py:small --episodes 400 \
-          --out runs/data/hard400d data.noise_std=0.1
-      400 episodes (216,899 steps), 46.0 MiB, 1,152 s with 2 workers (a training job shared
-      the CPU for the first half); expert success under that noise 400/453.
+          --out runs/data/hard400g data.noise_std=0.1
+      400 episodes (210,937 steps), 53.8 MiB (state of 110), 623 s with 2 workers; expert
+      success under that noise 400/447. The small model trained on it for 6,000 steps
+      (train.steps=6000 model.loss.arm_weight=5.0 model.loss.gripper_weight=2.0, 9.5 min):
+      4/100 on the eval split (README, rearrange_hard).
 
 DART noise (an earlier expert): data.noise_std=0.1 dropped expert success to 16/29 (11 timeouts, mostly the goal
 container left open; 2 drops), which more than doubles generation time.
