@@ -200,7 +200,6 @@ class Observer:
             s[sl["articulation"].start + 1] = w.open_fraction(t.goal)
         s[sl["task_flags"]] = [float(src_c), float(goal_c), float(t.goal_closed)]
         route = self.routes.features(w.base_pose())
-        s[sl["target_route"]], s[sl["goal_route"]] = route[0, :5], route[1, :5]
         for k, name in enumerate(("target", "goal", "source_open", "goal_open")):
             s[sl[f"{name}_route"]], s[sl[f"{name}_pose_rel"]] = route[k, :5], route[k, 5:]
         s[sl["lidar"]] = self.lidar()
