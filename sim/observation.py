@@ -103,9 +103,8 @@ class Routes:
         else:
             poses.append(scene.receptacle(t.goal).work_pose(t.goal_local[1]))
         for name in (t.source, t.goal):
-            r = scene.receptacle(name) if name else None
-            poses.append(r.work_pose(0.0, handle=True) if r is not None and r.kind.container
-                         else None)
+            r = scene.receptacle(name)
+            poses.append(r.work_pose(0.0, handle=True) if r.kind.container else None)
         self.poses = poses
         shared: dict[tuple[float, float, float], GeodesicField] = {}
         for p in poses:

@@ -110,8 +110,7 @@ def test_arm_skill_labels_hold_the_base_at_its_work_pose():
             _, a = expert.act(env)
             env.step(a)
         assert env.plan.call.skill == Skill.PICK
-        x, y, yaw = w.base_pose()
-        yaw += 0.12  # 12 cm back and 0.12 rad off: inside the planner's stay tolerance
+        yaw = w.base_pose()[2] + 0.12  # 12 cm back, 0.12 rad off: inside the stay tolerance
         w.set_base_pose(pose[0] - 0.12 * math.cos(yaw), pose[1] - 0.12 * math.sin(yaw), yaw)
         mujoco.mj_forward(w.model, w.data)
         env.plan = env.planner.step(w, w.held_objects())

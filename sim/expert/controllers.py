@@ -45,6 +45,13 @@ BLOCKED_ABOVE = 0.035  # m: stopped this close above a grasp / release point cou
 NAVIGATE_MAX_STEPS = 2000  # one navigate call; the episode's time limit ends it sooner
 
 
+def _pose_offset(base, pose) -> tuple[float, float]:
+    """(offset of `pose` along the base's heading in m, heading error in rad)."""
+    x, y, yaw = base
+    along = (pose[0] - x) * math.cos(yaw) + (pose[1] - y) * math.sin(yaw)
+    return along, wrap_angle(pose[2] - yaw)
+
+
 def _field_key(pose) -> tuple[float, float]:
     """Work poses within a centimetre share one path-cost field (the grid is 5 cm)."""
     return round(float(pose[0]), 2), round(float(pose[1]), 2)
@@ -167,9 +174,7 @@ class Skills:
     def station(self, pose) -> tuple[float, float]:
         """(forward m/s, yaw rate rad/s) that keep the base at `pose` while the arm works
         (a differential base corrects along its axis and in heading, not sideways)."""
-        x, y, yaw = self.world.base_pose()
-        along = (pose[0] - x) * math.cos(yaw) + (pose[1] - y) * math.sin(yaw)
-        err = wrap_angle(pose[2] - yaw)
+        along, err = _pose_offset(self.world.base_pose(), pose)
         return (float(np.clip(STATION_GAIN[0] * along, -STATION_MAX[0], STATION_MAX[0])),
                 float(np.clip(STATION_GAIN[1] * err, -STATION_MAX[1], STATION_MAX[1])))
 
@@ -188,16 +193,15 @@ class Skills:
         None once there. Being a function of the state, it also labels states a learned policy
         drove into (DAgger)."""
         finger = CLOSED_F if carrying else OPEN_F
-        x, y, yaw = self.world.base_pose()
+        x, y, yaw = base = self.world.base_pose()
         dist = math.hypot(pose[0] - x, pose[1] - y)
-        err = wrap_angle(pose[2] - yaw)
+        creep, err = _pose_offset(base, pose)
         if dist < 0.015 and abs(err) < 0.02:
             return None
         if dist < ALIGN_RADIUS[1]:
             # Near the pose the direction to its point is ill-defined (Astolfi's alpha flips
             # with millimetres of position), so hand over continuously to turning to the
             # heading while creeping along the body axis: the label's sign stays put.
-            creep = (pose[0] - x) * math.cos(yaw) + (pose[1] - y) * math.sin(yaw)
             fwd = float(np.clip(1.2 * creep, -0.1, 0.1))
             rate = float(np.clip(3.0 * err, -1.2, 1.2))
             if abs(err) > MIN_TURN[0]:
