@@ -33,6 +33,9 @@ PICK_LIFT = 0.04  # m above the resting height
 OPEN_FRACTION = 0.8
 CLOSED_FRACTION = 0.06
 PLACE_MAX_SPEED = 0.15  # m/s
+# m: the grasp site this close to the handle (open, close) or the object (pick) means the arm is
+# already at work on it (the task planner then counts a base near the work pose as arrived).
+ENGAGED_DIST = 0.05
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,6 +94,18 @@ def is_open(world, name: str) -> bool:
 
 def is_closed(world, name: str) -> bool:
     return world.open_fraction(name) <= CLOSED_FRACTION
+
+
+def engaged(world, call: SkillCall) -> bool:
+    """The arm is at work on `call`: the grasp site within ENGAGED_DIST of the handle being
+    opened or closed, or of the object being picked."""
+    if call.skill in (Skill.OPEN, Skill.CLOSE):
+        p = world.handle_pos(call.target)
+    elif call.skill == Skill.PICK:
+        p = world.object_pos(call.target)
+    else:
+        return False
+    return float(np.linalg.norm(world.grasp_pos() - p)) < ENGAGED_DIST
 
 
 def skill_success(world, call: SkillCall, held: list[str], rest_z: float = 0.0,

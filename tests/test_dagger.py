@@ -15,10 +15,12 @@ from robot_skills.data.dataset import EpisodeDatasets, open_dataset
 from robot_skills.data.features import DataSpec
 from sim.env import RearrangeEnv
 from sim.expert import Expert
-from sim.expert.controllers import MIN_CREEP, MIN_TURN, PARK_RADIUS, Skills
+from sim.expert.controllers import MIN_CREEP, MIN_TURN, OPEN_F, PARK_RADIUS, Skills
+from sim.expert.expert import encode
+from sim.expert.ik import horizontal
 from sim.expert.task_planner import ARRIVE_POS, ARRIVE_YAW
 from sim.observation import state_slices
-from sim.skills import Skill
+from sim.skills import ENGAGED_DIST, OPEN_FRACTION, Skill
 from train.config import load_config
 
 TINY = ["task.name=pick", "data.val_fraction=0.25", "data.window=4", "data.batch_size=8",
@@ -126,6 +128,44 @@ def test_arm_skill_labels_hold_the_base_at_its_work_pose():
         assert steps >= 8
         assert math.hypot(x - pose[0], y - pose[1]) <= ARRIVE_POS
         assert abs((th - pose[2] + math.pi) % (2 * math.pi) - math.pi) <= ARRIVE_YAW
+    finally:
+        env.close()
+
+
+@pytest.mark.parametrize("seed", [1000000, 1000002])  # drawer, cabinet
+def test_a_policy_that_reached_the_handle_off_pose_is_labelled_open(seed):
+    """A policy that stops 9 cm short of the open pose (outside the arrival tolerance, inside
+    the stay tolerance) and reaches the handle there gets `open` as its label, not `navigate`;
+    the expert resumes from the handle (the grasp site stays on it: no stowing the arm first)
+    and opens the container."""
+    env = RearrangeEnv(task="rearrange_hard", split="eval")
+    try:
+        env.reset(options={"episode_seed": seed})
+        w, pose, goal = env.world, env.plan.pose, env.plan.goal
+        assert goal.skill == Skill.OPEN
+        yaw = pose[2] + 0.05
+        w.set_base_pose(pose[0] - 0.09 * math.cos(yaw), pose[1] - 0.09 * math.sin(yaw), yaw)
+        mujoco.mj_forward(w.model, w.data)
+        env.plan = env.planner.step(w, w.held_objects())
+        assert env.plan.call.skill == Skill.NAVIGATE  # the arm is stowed: not there yet
+        sk = Skills(env)  # the "policy": the arm to the handle, the base still
+        h, n = sk._handle_frame(goal.target, w.articulation(goal.target))
+        a, f = horizontal(-n)
+        for move in (sk.move_to(h + 0.13 * np.append(n, 0), a, f, OPEN_F, tol=0.02),
+                     sk.move_to(h, a, f, OPEN_F, tol=0.01, max_steps=40)):
+            for cmd in move:
+                env.step(encode(cmd, w))
+        assert env.plan.call == goal  # engaged: counted as arrived
+        expert = Expert()
+        expert.reset(env)
+        for k in range(60):
+            _, act = expert.act(env)
+            env.step(act)
+            if k < 6:
+                assert np.linalg.norm(w.grasp_pos() - w.handle_pos(goal.target)) < ENGAGED_DIST
+            if w.open_fraction(goal.target) >= OPEN_FRACTION:
+                break
+        assert w.open_fraction(goal.target) >= OPEN_FRACTION
     finally:
         env.close()
 

@@ -16,8 +16,10 @@ import numpy as np
 
 from sim import furniture as F
 from sim import robot as R
+from sim import skills as S
 from sim.expert.ik import ArmIK, horizontal, top_down
 from sim.navigation import GeodesicField, wrap_angle
+from sim.skills import Skill, SkillCall
 from sim.observation import ROUTE_LOOKAHEAD
 
 OPEN_F = R.FINGER_RANGE[1]
@@ -390,16 +392,23 @@ class Skills:
         return np.array([xy[0], xy[1], h[2]]), n
 
     def articulate(self, name: str, opening: bool):
+        """Tuck, reach the handle from 13 cm out, grip, pull / push it along the slide or arc,
+        let go, back off, stow. Called with the grasp site already at the handle (a learned
+        policy began the skill: `skills.engaged`), it resumes there instead of stowing the arm
+        first, and with the gripper already closed it pulls at once."""
         w = self.world
-        yield from self.tuck()
         k = F.RECEPTACLES[name]
-        q0 = w.articulation(name)
-        h, n = self._handle_frame(name, q0)
-        a, f = horizontal(-n)
-        yield from self.move_to(h + 0.13 * np.append(n, 0), a, f, OPEN_F, tol=0.02)
-        h, n = self._handle_frame(name, w.articulation(name))
-        yield from self.move_to(h, a, f, OPEN_F, tol=0.01, max_steps=30)
-        yield from self.grip(CLOSED_F, 6)
+        at_handle = S.engaged(w, SkillCall(Skill.OPEN if opening else Skill.CLOSE, name))
+        if not at_handle:
+            yield from self.tuck()
+            h, n = self._handle_frame(name, w.articulation(name))
+            a, f = horizontal(-n)
+            yield from self.move_to(h + 0.13 * np.append(n, 0), a, f, OPEN_F, tol=0.02)
+        if not (at_handle and w.finger_target < CLOSED_CMD):
+            h, n = self._handle_frame(name, w.articulation(name))
+            a, f = horizontal(-n)
+            yield from self.move_to(h, a, f, OPEN_F, tol=0.01, max_steps=30)
+            yield from self.grip(CLOSED_F, 6)
         goal = k.travel if opening else 0.0
         step = (0.035 if name == "drawer" else 0.07) * (1 if opening else -1)
         for _ in range(80):

@@ -16,6 +16,10 @@ from sim.skills import Skill, SkillCall
 
 ARRIVE_POS, ARRIVE_YAW = 0.04, 0.06  # tight: to be counted as arrived
 STAY_POS, STAY_YAW = 0.20, 0.30  # loose: to stay arrived while manipulating
+# An arm skill whose arm is already at work on its handle / object (`skills.engaged`) counts as
+# arrived within the loose tolerance: a learned policy that starts opening or picking a few
+# centimetres outside ARRIVE_POS gets that skill as its label (and the expert's station keeping
+# pulls the base in), not `navigate`, which would teach it to back off work that was succeeding.
 
 
 @dataclasses.dataclass(frozen=True)
@@ -111,7 +115,8 @@ class TaskPlanner:
         base = world.base_pose()
         stay = (self._at is not None and _near(self._at, pose, 0.10, 0.1)
                 and _near(base, pose, STAY_POS, STAY_YAW))
-        if stay or _near(base, pose, ARRIVE_POS, ARRIVE_YAW):
+        engaged = _near(base, pose, STAY_POS, STAY_YAW) and S.engaged(world, goal)
+        if stay or engaged or _near(base, pose, ARRIVE_POS, ARRIVE_YAW):
             self._at = pose
             return PlanStep(goal, goal, pose)
         self._at = None
