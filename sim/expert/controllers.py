@@ -19,7 +19,6 @@ from sim import robot as R
 from sim import skills as S
 from sim.expert.ik import ArmIK, horizontal, top_down
 from sim.navigation import GeodesicField, wrap_angle
-from sim.skills import Skill, SkillCall
 from sim.observation import ROUTE_LOOKAHEAD
 
 OPEN_F = R.FINGER_RANGE[1]
@@ -398,7 +397,7 @@ class Skills:
         first, and with the gripper already closed it pulls at once."""
         w = self.world
         k = F.RECEPTACLES[name]
-        at_handle = S.engaged(w, SkillCall(Skill.OPEN if opening else Skill.CLOSE, name))
+        at_handle = S.engaged(w, S.SkillCall(S.Skill.OPEN if opening else S.Skill.CLOSE, name))
         if not at_handle:
             yield from self.tuck()
             h, n = self._handle_frame(name, w.articulation(name))
