@@ -11,9 +11,14 @@
       success under that noise 400/416 (failed runs are dropped). README's rearrange_easy
       table trains on it and its predecessors (easy400d: state of 83, 93,176 steps, 400/418).
 
-  robot-skills generate --config configs/rearrange_easy.py
-      1,000 episodes -> runs/data/rearrange_easy. Not run: ~15 min on 2 cores, extrapolated
-      from the 400-episode run.
+  robot-skills generate --config configs/rearrange_easy.py --out runs/data/easy1000g \
+          data.noise_std=0.1
+      1,000 episodes (225,135 steps), 50.3 MiB, 679 s with 2 workers; expert success under
+      that noise 1,000/1,039.
+
+  robot-skills train --config configs/rearrange_easy.py --workdir runs/eD3 --data runs/data/easy1000g
+      default-size model (0.98M), 6,000 steps in ~30 min on 2 cores; closed loop (last step,
+      100 episodes each): 98/100 eval, 94/100 unseen layouts (expert 99/100, 100/100).
 """
 
 from configs.rearrange_common import rearrange_config
