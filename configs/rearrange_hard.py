@@ -11,12 +11,11 @@ or a closed container (50/50).
       extrapolated from the small run (28 expert episodes/min, ~890 steps per episode).
 
   robot-skills train --config configs/rearrange_hard.py:small --workdir runs/train_hard_small
-      600 steps of the 0.15M-parameter model (batch 64 x window 16) on the small dataset
-      (~13 steps/s on the 2-core CPU machine). `make demo` (steps 1-4, 118 s on the 2-core
-      machine, state of 110): 16 episodes (8,920 steps), train loss 0.040 at step 600, val
-      loss 0.17; closed loop on 10 eval episodes 0/10 (7 collisions, 3 timeouts; skill
-      accuracy vs the expert's labels 0.68), the scripted expert 10/10 -- 16 demonstrations
-      are too few (see README).
+      600 steps of the 0.15M-parameter model (batch 512 x window 2) on the small dataset.
+      `make demo` (steps 1-4; 291 s with make while a training run shared the 2 cores, 118 s
+      alone with the earlier 16-step windows): 16 episodes (8,920 steps); closed loop on 10
+      eval episodes 0/10 (5 collisions, 5 timeouts; skill accuracy vs the expert's labels
+      0.58), the scripted expert 10/10 -- 16 demonstrations are too few (see README).
 
   robot-skills compare --config configs/rearrange_hard.py:small --workdir runs/cmp
       The small dataset once, then the Skill Transformer, flat_bc and skill_nocond (same data,
@@ -26,9 +25,10 @@ or a closed container (50/50).
       (eval) 0.82 / n/a / 0.87 (docs/results/compare_hard_small.md). Too little data to rank
       the variants. Measured with an earlier expert (A* navigation); not rerun since.
 
-  robot-skills train --config configs/rearrange_hard.py --workdir runs/train_hard
-      6,000 steps of the 0.98M-parameter model: not run yet (needs the 1,000-episode dataset);
-      ~133 samples/s measured by `robot-skills bench train` -> ~48 min on 2 cores.
+  robot-skills train --config configs/rearrange_hard.py --workdir runs/hD3 --data runs/data/hard400g
+      6,000 steps of the 0.98M-parameter model (2.9 steps/s; 44 min of wall time while other
+      jobs shared the 2 cores) on the 400-episode set below: 40/100 on the eval split (the
+      expert 100/100; README, rearrange_hard).
 
   robot-skills generate --config configs/rearrange_hard.py:small --episodes 400 \
           --out runs/data/hard400g data.noise_std=0.1
