@@ -113,10 +113,12 @@ class TaskPlanner:
         if pose is None:
             return PlanStep(goal, goal, None)
         base = world.base_pose()
-        stay = (self._at is not None and _near(self._at, pose, 0.10, 0.1)
-                and _near(base, pose, STAY_POS, STAY_YAW))
-        engaged = _near(base, pose, STAY_POS, STAY_YAW) and S.engaged(world, goal)
-        if stay or engaged or _near(base, pose, ARRIVE_POS, ARRIVE_YAW):
+        # Inside the loose tolerance: arrived if already arrived at this pose (hysteresis) or
+        # if the arm is at work on the goal; otherwise only inside the tight one.
+        at_pose = _near(base, pose, STAY_POS, STAY_YAW) and (
+            (self._at is not None and _near(self._at, pose, 0.10, 0.1))
+            or S.engaged(world, goal))
+        if at_pose or _near(base, pose, ARRIVE_POS, ARRIVE_YAW):
             self._at = pose
             return PlanStep(goal, goal, pose)
         self._at = None
