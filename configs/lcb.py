@@ -56,9 +56,14 @@ def get_config(variant: str = "lcb") -> ml_collections.ConfigDict:
     task = "rearrange_easy" if "easy" in tokens else "rearrange_hard"
     c = rearrange_config(task, "small" if small or tiny else "",
                          episodes=1000, small_episodes=24 if task == "rearrange_easy" else 16)
+    # The planner's latents depend on the episode only: batches of G episodes x B/G windows
+    # run it G times a batch, not B (512 planner passes of 144 tokens made a step ~26 s on the
+    # 2-core CPU; robot_skills.data.sampling.sample_positions).
+    c.data.episodes_per_batch = 32
     if tiny:
         c.model.update(TINY_MODEL)
-        c.data.update(window=4, batch_size=8, prefetch=2, val_fraction=0.25)
+        c.data.update(window=4, batch_size=8, prefetch=2, val_fraction=0.25,
+                      episodes_per_batch=4)
         c.train.update(steps=3, warmup_steps=1, log_every=1, eval_every=3, eval_batches=1,
                        checkpoint_every=3)
     c.train.freeze = spec["freeze"]  # robot_skills.planner.freeze.MODES

@@ -71,6 +71,9 @@ def rearrange_config(task: str, variant: str, episodes: int, small_episodes: int
     d.prefetch = 4  # batches built ahead by background threads
     d.threads = 2  # loader threads
     d.cache_mb = 64  # bound on decoded episodes kept in memory (LRU; 512 windows a batch)
+    # 0: every window drawn independently. G > 0: G episodes a batch, B/G windows each (the LCB
+    # configs: the planner then runs G times a batch, not B; configs/lcb.py).
+    d.episodes_per_batch = 0
     
     # Model (robot_skills.model.ModelConfig) and training (train/train_job.py).
     from robot_skills.model.config import model_section

@@ -45,3 +45,18 @@ def test_windows_are_left_padded_at_episode_starts():
     idx, mask = window_indices(np.array([0, 2, 9]), 4)
     np.testing.assert_array_equal(idx, [[0, 0, 0, 0], [0, 0, 1, 2], [6, 7, 8, 9]])
     np.testing.assert_array_equal(mask, [[0, 0, 0, 1], [0, 1, 1, 1], [1, 1, 1, 1]])
+
+
+def test_grouped_positions_come_in_runs_of_one_episode_and_stay_uniform_over_steps():
+    lengths = np.array([10, 90, 3])
+    ep, t = sample_positions(0, "train", 5, lengths, 12, groups=4)
+    assert [len(set(ep[g * 3:(g + 1) * 3])) for g in range(4)] == [1, 1, 1, 1]
+    assert np.all((t >= 0) & (t < lengths[ep]))
+    again = sample_positions(0, "train", 5, lengths, 12, groups=4)
+    assert np.array_equal(ep, again[0]) and np.array_equal(t, again[1])
+    eps, ts = zip(*(sample_positions(0, "train", s, lengths, 8, groups=2) for s in range(2000)))
+    eps, ts = np.concatenate(eps), np.concatenate(ts)
+    assert abs(np.mean(eps == 1) - 90 / 103) < 0.02  # episodes in proportion to their steps
+    assert abs(np.mean(ts[eps == 1] < 45) - 0.5) < 0.03  # steps uniform within an episode
+    with pytest.raises(ValueError, match="episodes_per_batch"):
+        sample_positions(0, "train", 5, lengths, 12, groups=5)

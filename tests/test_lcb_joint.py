@@ -50,6 +50,7 @@ def _configs(tok, bridge: str, lm_weight: float = 0.0):
 
 
 def _batch(tok, langs, planner, bridge, seed=0):
+    B = len(langs)
     rng = np.random.default_rng(seed)
     rows = [encode_language(lang, tok, planner, bridge, WIDTHS) for lang in langs]
     batch = {k: np.stack([r[k] for r in rows]) for k in rows[0]}
@@ -76,6 +77,23 @@ def _max_abs(tree) -> float:
 
 
 @pytest.mark.timeout(60)
+def test_one_planner_row_per_episode_run_gives_the_per_window_loss(language):
+    """Grouped batches (data.episodes_per_batch): the planner reads one row per run of windows
+    of one episode and its latents are repeated over the run; the loss is the per-window one."""
+    tok, langs = language
+    policy, planner, b = _configs(tok, "lcb", lm_weight=1.0)
+    model = LCBModel(policy, planner, b, rngs=nnx.Rngs(0))
+    batch = _batch(tok, [langs[0]] * 2 + [langs[1]] * 2, planner, b)  # 2 runs of 2 windows
+    grouped = {k: (v[::2] if k.startswith("plan_") else v) for k, v in batch.items()}
+    full, m_full = lcb_loss(model, batch)
+    part, m_part = lcb_loss(model, grouped)
+    np.testing.assert_allclose(float(m_part["policy_loss"]), float(m_full["policy_loss"]),
+                               rtol=1e-6)
+    np.testing.assert_allclose(float(m_part["lm_loss"]), float(m_full["lm_loss"]), rtol=1e-6)
+    with pytest.raises(ValueError, match="do not divide"):
+        lcb_loss(model, {k: (v[:3] if k.startswith("plan_") else v) for k, v in batch.items()})
+
+
 def test_policy_loss_reaches_the_planner_in_joint_training(language):
     model, batch = _model_and_batch(language, "lcb", lm_weight=0.0)
     _, g = _grads(model, batch)

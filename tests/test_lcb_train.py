@@ -98,6 +98,34 @@ def test_a_frozen_stage1_planner_is_loaded_and_never_changes(dataset, tmp_path):
 
 
 @pytest.mark.timeout(300)
+def test_the_policy_starts_from_a_plain_run_with_train_init_from(dataset, tmp_path):
+    """Stage 2 may start its policy from a trained Skill Transformer run (the prefix tokens add
+    no parameters): every policy parameter is the run's, the planner is untouched."""
+    from configs.lcb import TINY_MODEL
+    from robot_skills.policy.checkpoint import load_policy_checkpoint, model_params
+    from train.train_job import Trainer, train
+    plain = load_config("configs/rearrange_easy.py:small",
+                        [f"model.{k}={v}" for k, v in TINY_MODEL.items()] +
+                        ["data.window=4", "data.batch_size=8", "data.val_fraction=0.25",
+                         "train.steps=1", "train.warmup_steps=1", "train.eval_every=1",
+                         "train.checkpoint_every=1", "train.eval_batches=1"])
+    train(plain, str(tmp_path / "plain"), data_dir=dataset, progress=False)
+    base, _ = load_policy_checkpoint(str(tmp_path / "plain" / "checkpoints"))
+    fresh = Trainer(lcb_config("lcb"), str(tmp_path / "fresh")).model()
+    started = Trainer(lcb_config("lcb", f"train.init_from={tmp_path / 'plain'}"),
+                      str(tmp_path / "started")).model()
+    same = jax.tree.map(lambda a, b: bool(jnp.array_equal(a, b)), model_params(base),
+                        model_params(started.policy.transformer))
+    assert all(jax.tree.leaves(same))
+    differs = jax.tree.map(lambda a, b: bool(jnp.array_equal(a, b)), model_params(base),
+                           model_params(fresh.policy.transformer))
+    assert not all(jax.tree.leaves(differs))  # the check can fail: a fresh policy differs
+    same_planner = jax.tree.map(lambda a, b: bool(jnp.array_equal(a, b)),
+                                model_params(fresh.planner), model_params(started.planner))
+    assert all(jax.tree.leaves(same_planner))
+
+
+@pytest.mark.timeout(300)
 def test_eval_runs_an_lcb_workdir_with_heldout_phrasings(lcb_run):
     from train.eval_job import run_eval
     work, _ = lcb_run

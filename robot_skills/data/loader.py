@@ -13,6 +13,8 @@ Batch layout (B = batch_size, T = window):
   skill              (B, T) int32                     mask              (B, T) bool (False: padding)
   is_first           (B, T) bool                      language_instruction (B,) str
   episode, t         (B,) record index and last step of each window
+With episodes_per_batch = G > 0 the rows come in G group-major runs of B/G windows of one episode
+(robot_skills.data.sampling.sample_positions).
 Padding steps are zeros (skill 0) with mask False.
 """
 
@@ -70,7 +72,7 @@ class WindowLoader:
     def __init__(self, dataset: EpisodeDataset | EpisodeDatasets, split: str = "train", *,
                  window: int = 16, batch_size: int = 64, seed: int = 0, val_fraction: float = 0.05,
                  normalization: dict | None = None, prefetch: int = 4, threads: int = 2,
-                 cache_mb: float = 8):
+                 cache_mb: float = 8, episodes_per_batch: int = 0):
         if split not in SPLITS:
             raise ValueError(f"unknown split {split!r}; use one of {SPLITS}")
         if window < 1 or batch_size < 1:
@@ -85,6 +87,10 @@ class WindowLoader:
             if field not in FIELDS or mode not in MODES:
                 raise ValueError(f"normalization {field}={mode!r}: fields are {FIELDS}, modes "
                                  f"{MODES}")
+        if episodes_per_batch < 0 or (episodes_per_batch and batch_size % episodes_per_batch):
+            raise ValueError(f"episodes_per_batch={episodes_per_batch} must be 0 (windows drawn "
+                             f"independently) or divide batch_size={batch_size}")
+        self.episodes_per_batch = episodes_per_batch
         self.prefetch = max(1, prefetch)
         self.threads = max(1, threads)
         self.episodes = split_episodes(len(dataset), val_fraction, seed)[split]  # record indices
@@ -103,7 +109,8 @@ class WindowLoader:
         dataset = open_dataset(data_dir or d.dir, DataSpec.from_config(config))
         return cls(dataset, split, window=d.window, batch_size=d.batch_size, seed=d.seed,
                    val_fraction=d.val_fraction, normalization=dict(d.normalization),
-                   prefetch=d.prefetch, threads=d.threads, cache_mb=d.cache_mb)
+                   prefetch=d.prefetch, threads=d.threads, cache_mb=d.cache_mb,
+                   episodes_per_batch=int(d.get("episodes_per_batch", 0)))
 
     @property
     def num_steps(self) -> int:
@@ -115,7 +122,8 @@ class WindowLoader:
         one at a time and sliced straight into the batch, so a batch in flight holds at most
         one decoded episode besides the cache."""
         B, T = self.batch_size, self.window
-        pos, t = sample_positions(self.seed, self.split, step, self.lengths, B)
+        pos, t = sample_positions(self.seed, self.split, step, self.lengths, B,
+                                  self.episodes_per_batch)
         records = self.episodes[pos]  # (B,) record indices
         idx, mask = window_indices(t, T)  # (B, T) each
         cols: dict[str, np.ndarray] = {}

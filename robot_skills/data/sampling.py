@@ -1,6 +1,9 @@
 """What each training batch contains, as pure functions of (seed, step): the train/validation
 split by episode, uniform (episode, t) positions, and the left-padded window around each.
 
+Batches draw their windows independently, or in groups of windows from one episode each (for
+per-episode work such as the LCB planner; `groups`).
+
 A window of T steps ends at the sampled step t and covers t-T+1 .. t; positions before the
 episode start are padding (mask False). Every step of the split is equally likely to end a
 window, whatever the episode lengths.
@@ -29,16 +32,27 @@ def split_episodes(n: int, val_fraction: float, seed: int) -> dict[str, np.ndarr
     return {"train": np.sort(perm[n_val:]), "val": np.sort(perm[:n_val])}
 
 
-def sample_positions(seed: int, split: str, step: int, lengths: np.ndarray, batch_size: int
-                     ) -> tuple[np.ndarray, np.ndarray]:
-    """(episode (B,), t (B,)) for batch `step`: B steps drawn uniformly over all steps of the
-    episodes with `lengths` (positions index into `lengths`)."""
+def sample_positions(seed: int, split: str, step: int, lengths: np.ndarray, batch_size: int,
+                     groups: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(episode (B,), t (B,)) for batch `step` (positions index into `lengths`).
+
+    groups=0: B steps drawn uniformly over all steps of the episodes. groups=G > 0 (G divides
+    B): G episodes drawn with probability proportional to their length (a uniform step's
+    episode), then B/G steps uniformly within each; rows are group-major (rows g*B/G ..
+    (g+1)*B/G - 1 share episode g), so every step is still equally likely to end a window and
+    per-episode work (the LCB planner) runs G times a batch instead of B."""
     ends = np.cumsum(lengths)  # (N,)
     rng = np.random.default_rng([seed, _STREAM[split], step])
-    flat = rng.integers(0, ends[-1], size=batch_size)  # (B,)
-    episode = np.searchsorted(ends, flat, side="right")  # (B,)
-    t = flat - (ends[episode] - lengths[episode])
-    return episode, t
+    if groups <= 0:
+        flat = rng.integers(0, ends[-1], size=batch_size)  # (B,)
+        episode = np.searchsorted(ends, flat, side="right")  # (B,)
+        return episode, flat - (ends[episode] - lengths[episode])
+    if batch_size % groups:
+        raise ValueError(f"{groups} episode groups do not divide the batch of {batch_size}; "
+                         f"choose data.episodes_per_batch dividing data.batch_size")
+    picked = np.searchsorted(ends, rng.integers(0, ends[-1], size=groups), side="right")  # (G,)
+    episode = np.repeat(picked, batch_size // groups)  # (B,) group-major
+    return episode, (rng.random(batch_size) * lengths[episode]).astype(np.int64)
 
 
 def window_indices(t: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:

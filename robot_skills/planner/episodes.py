@@ -136,18 +136,33 @@ class EpisodeLanguageTable:
                 self._rows[record] = got
         return got
 
-    def attach(self, batch: dict, seeds: np.ndarray) -> dict:
-        """batch (robot_skills.data.loader layout) + this bridge's language fields (B, ...);
-        rows of held-out-pair episodes get mask and plan_loss_mask False. seeds: per record."""
+    def attach(self, batch: dict, seeds: np.ndarray, groups: int = 0) -> dict:
+        """batch (robot_skills.data.loader layout) + this bridge's language fields; rows of
+        held-out-pair episodes get mask and plan_loss_mask False. seeds: per record.
+
+        groups=0: every field has the batch axis (B, ...). groups=G > 0 (the loader's
+        episodes_per_batch: G group-major runs of B/G windows of one episode): the planner
+        fields plan_* are (G, W), one row per episode, and the model repeats the planner's
+        output over each run (robot_skills.planner.joint.LCBModel.prefix); words stay (B, ...)."""
         rows = [self.row(int(r), int(seeds[r]), str(i)) for r, i in
                 zip(batch["episode"], batch["language_instruction"])]
+        per_group = []
+        if groups:
+            run = len(rows) // groups
+            if len(rows) % groups or any(len(set(batch["episode"][g * run:(g + 1) * run])) != 1
+                                         for g in range(groups)):
+                raise ValueError(f"the batch of {len(rows)} windows is not {groups} runs of one "
+                                 f"episode each (data.episodes_per_batch)")
+            per_group = [k for k in self.keys if k.startswith("plan_")]
         out = dict(batch)
         for k in self.keys:
-            out[k] = np.stack([arrays[k] for _, arrays in rows])  # (B, ...)
+            picked = rows[::len(rows) // groups] if k in per_group else rows
+            out[k] = np.stack([arrays[k] for _, arrays in picked])  # (B or G, ...)
         held = np.array([lang.heldout_pair for lang, _ in rows])  # (B,)
         out["mask"] = batch["mask"] & ~held[:, None]
         if "plan_loss_mask" in out:
-            out["plan_loss_mask"] = out["plan_loss_mask"] & ~held[:, None]
+            held_rows = held[::len(rows) // groups] if groups else held
+            out["plan_loss_mask"] = out["plan_loss_mask"] & ~held_rows[:, None]
         return out
 
 
@@ -161,9 +176,13 @@ class PlanWindows:
     def dataset(self):
         return self.loader.dataset
 
+    def _attach(self, batch: dict) -> dict:
+        return self.table.attach(batch, self.loader.dataset.seeds,
+                                 getattr(self.loader, "episodes_per_batch", 0))
+
     def batch(self, step: int) -> dict:
-        return self.table.attach(self.loader.batch(step), self.loader.dataset.seeds)
+        return self._attach(self.loader.batch(step))
 
     def iterate(self, start_step: int = 0):
         for b in self.loader.iterate(start_step):
-            yield self.table.attach(b, self.loader.dataset.seeds)
+            yield self._attach(b)

@@ -12,13 +12,15 @@ lcb bridge the policy loss reaches the planner through the latents; the word bri
 integer word ids and give the planner no gradient but its LM loss.
 
 Batch fields beyond the loader's (robot_skills.planner.episodes attaches them):
-  plan_tokens, plan_valid, plan_targets, plan_loss_mask  (B, W)  planner layout (with a planner)
+  plan_tokens, plan_valid, plan_targets, plan_loss_mask  (B, W)  planner layout (with a planner),
+      or (G, W): one row per run of B/G windows of one episode (data.episodes_per_batch)
   words                                                  (B, K, n) int32 (word bridges)
 """
 
 from __future__ import annotations
 
 import jax
+import jax.numpy as jnp
 from flax import nnx
 
 from robot_skills.model.config import ModelConfig
@@ -79,12 +81,20 @@ class LCBModel(nnx.Module):
         return p > 0 or self.policy.transformer.config.dropout > 0
 
     def prefix(self, batch: dict, rng=None):
-        """(prefix (B, K, d), prefix_mask (B, K), planner outputs or None)."""
+        """(prefix (B, K, d), prefix_mask (B, K), planner outputs or None). The planner fields
+        may hold one row per episode run (G rows for B = G * r windows, group-major: the
+        loader's episodes_per_batch); the latents are then repeated r times."""
         out = None
         if self.planner is not None:
             out = self.planner(batch["plan_tokens"], batch["plan_valid"], rng=rng)
         if self.bridge_config.bridge == "lcb":
-            return out["latents"], out["latent_mask"], out
+            z, mask = out["latents"], out["latent_mask"]
+            B, G = batch["mask"].shape[0], z.shape[0]
+            if B != G:
+                if B % G:
+                    raise ValueError(f"{G} planner rows do not divide the batch of {B} windows")
+                z, mask = jnp.repeat(z, B // G, axis=0), jnp.repeat(mask, B // G, axis=0)
+            return z, mask, out
         z, mask = self.policy.words(batch["words"])
         return z, mask, out
 
