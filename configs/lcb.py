@@ -59,7 +59,7 @@ def get_config(variant: str = "lcb") -> ml_collections.ConfigDict:
     # The planner's latents depend on the episode only: batches of G episodes x B/G windows
     # run it G times a batch, not B (512 planner passes of 144 tokens made a step ~26 s on the
     # 2-core CPU; robot_skills.data.sampling.sample_positions).
-    c.data.episodes_per_batch = 32
+    c.data.episodes_per_batch = 8
     if tiny:
         c.model.update(TINY_MODEL)
         c.data.update(window=4, batch_size=8, prefetch=2, val_fraction=0.25,

@@ -133,6 +133,19 @@ def test_eval_runs_an_lcb_workdir_with_heldout_phrasings(lcb_run):
                  progress=False, instructions="heldout_template")
     assert r["out"].endswith("eval_pick_eval_heldout_template")
     assert r["instructions"] == "heldout_template" and r["summary"]["episodes"] == 1
+    # The report keeps each episode's instruction and decoded plan, and the closed-loop plan
+    # exact match against the scene's ground-truth plan.
+    from sim.instruction_samples import scene_instruction
+    from sim.scene import sample_scene
+    report = json.load(open(os.path.join(r["out"], "report.json")))
+    row = report["episodes"][0]
+    seed = row["seed"]
+    lang = row["language"]
+    assert lang["instruction"] == scene_instruction(sample_scene(seed, "pick"), seed,
+                                                    "heldout_template")
+    assert isinstance(lang["plan"], str) and isinstance(lang["plan_exact"], bool)
+    pem = report["summary"]["plan_exact_match"]
+    assert pem["n"] == 1 and pem["exact"] == int(lang["plan_exact"])
     with pytest.raises(ValueError, match="unknown instructions"):
         run_eval(work, task="pick", episodes=1, instructions="paraphrase")
 

@@ -47,7 +47,19 @@ def episode_row(trace, predicts_skill: bool = True) -> dict:
             "failure": trace.failure, "stages": trace.stages,
             "skills": skill_success(trace.expert_skills, trace.stages),
             "skill_accuracy": acc, "wall_time_s": round(trace.wall_time_s, 3),
-            "disturbed_at": trace.disturbed_at}
+            "disturbed_at": trace.disturbed_at,
+            **({"language": trace.language} if getattr(trace, "language", None) else {})}
+
+
+def plan_exact_match(rows: list[dict]) -> dict | None:
+    """Closed-loop plan exact match of an LCB agent's planner (decoded plan == the scene's
+    ground-truth plan) with its Wilson 95% interval; None when no row has a planner's plan."""
+    hit = [r["language"]["plan_exact"] for r in rows
+           if r.get("language") and r["language"].get("plan_exact") is not None]
+    if not hit:
+        return None
+    k = sum(map(bool, hit))
+    return {"rate": k / len(hit), "exact": k, "n": len(hit), "ci95": wilson_interval(k, len(hit))}
 
 
 def recovery(rows: list[dict], disturbance) -> dict:
@@ -82,6 +94,7 @@ def summarise(rows: list[dict], wall_time_s: float, workers: int = 1,
     steps = sum(r["length"] for r in rows)
     s["env_steps_per_s"] = round(steps / wall_time_s, 1) if wall_time_s > 0 else None
     s["disturbance"] = recovery(rows, disturbance) if disturbance is not None else None
+    s["plan_exact_match"] = plan_exact_match(rows)
     return s
 
 
@@ -103,6 +116,11 @@ def _recovery_text(d: dict) -> str:
             f"{d['trigger']})")
 
 
+def _plan_text(d: dict) -> str:
+    lo, hi = d["ci95"]
+    return f"{d['rate']:.3f} ({d['exact']}/{d['n']} episodes, 95% CI {lo:.3f}-{hi:.3f})"
+
+
 def format_block(s: dict, title: str) -> str:
     """The one aggregate block printed by `robot-skills eval`."""
     lines = [title,
@@ -111,6 +129,8 @@ def format_block(s: dict, title: str) -> str:
         lines.append(f"  recovery       {_recovery_text(s['disturbance'])}")
     lines += [f"  mean length    {s['mean_length']:.1f} steps",
               f"  skill accuracy {_pct(s['skill_accuracy'])}",
+              *([f"  plan exact     {_plan_text(s['plan_exact_match'])}"]
+                if s.get("plan_exact_match") else []),
               f"  eval time      {s['wall_time_s']:.1f} s ({s['env_steps_per_s']} env steps/s, "
               f"{s.get('workers', 1)} workers)"]
     for k, v in s["stages"].items():
@@ -136,6 +156,8 @@ def format_markdown(report: dict) -> str:
            f"- mean episode length: {s['mean_length']:.1f} steps",
            f"- skill accuracy vs expert labels: {_pct(s['skill_accuracy'])} (per episode), "
            f"{_pct(s['skill_accuracy_steps'])} (per step)",
+           *([f"- planner's plan exact match (decoded vs ground truth): "
+              f"{_plan_text(s['plan_exact_match'])}"] if s.get("plan_exact_match") else []),
            f"- eval wall time: {s['wall_time_s']:.1f} s", "",
            "| stage | rate | 95% CI | n |", "|---|---|---|---|"]
     for k, v in s["stages"].items():

@@ -36,6 +36,9 @@ class EpisodeTrace:
     frames: list[np.ndarray] | None = None  # env.render() per step (recorded episodes only)
     disturbed_at: int | None = None  # control step of the disturbance (sim.disturbances), if any
     files: dict[str, str] = dataclasses.field(default_factory=dict)  # media written for it
+    # An LCB agent's language for the episode: instruction, plan, plan_exact (the decoded plan
+    # equals the ground truth; None without a planner); None for other policies.
+    language: dict | None = None
 
 
 class SuccessBar:
@@ -115,7 +118,9 @@ def run_episodes(envs: Sequence, policy, seeds: Sequence[int], *, record: Sequen
                         if k.startswith("stage/")},
                 predicted_skills=pred[i], expert_skills=expert[i],
                 wall_time_s=time.perf_counter() - started[i], frames=frames[i],
-                disturbed_at=int(inf[APPLIED_AT]) if inf.get(APPLIED_AT, -1) >= 0 else None)
+                disturbed_at=int(inf[APPLIED_AT]) if inf.get(APPLIED_AT, -1) >= 0 else None,
+                language=(policy.episode_language(i) if hasattr(policy, "episode_language")
+                          else None))
             done[t.index] = t
             if on_episode is not None:
                 on_episode(t)

@@ -34,6 +34,7 @@ class LCBAgent:
                              prefix=np.zeros((len(self.envs), c.prefix_tokens, c.d_model)))
         self.planner = Planner(model.planner, tok) if model.planner is not None else None
         self.plans: list[str] = [""] * len(self.envs)  # the plan each env's episode follows
+        self.language: list[dict | None] = [None] * len(self.envs)  # episode_language(i)
 
     @classmethod
     def load(cls, checkpoint_dir: str, envs: Sequence, phrasing: str = "train") -> LCBAgent:
@@ -80,8 +81,22 @@ class LCBAgent:
         got = [self.prefix_for(self.envs[i].unwrapped.scene) for i in ids]
         for i, (_, _, plan) in zip(ids, got):
             self.plans[i] = plan
+            self.language[i] = self._language(self.envs[i].unwrapped.scene, plan)
         self.policy.reset(env_ids=ids, prefix=np.stack([g[0] for g in got]),
                           prefix_mask=np.stack([g[1] for g in got]))
 
     def act(self, obs) -> dict:
         return self.policy.act(obs)
+
+    def _language(self, scene, plan: str) -> dict:
+        from sim.instruction_samples import scene_instruction
+        from sim.plans import plan_for, plan_text
+        return {"instruction": scene_instruction(scene, scene.seed, self.phrasing), "plan": plan,
+                "plan_exact": (plan == plan_text(plan_for(scene))
+                               if self.planner is not None else None)}
+
+    def episode_language(self, i: int) -> dict | None:
+        """Env slot i's current episode: instruction, plan (decoded; the ground truth for the
+        oracle; "" for the instruction bridge) and plan_exact (decoded == ground truth; None
+        without a planner). The closed-loop report keeps it per episode."""
+        return self.language[i]
