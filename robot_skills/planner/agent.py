@@ -33,7 +33,6 @@ class LCBAgent:
                              batch_size=len(self.envs),
                              prefix=np.zeros((len(self.envs), c.prefix_tokens, c.d_model)))
         self.planner = Planner(model.planner, tok) if model.planner is not None else None
-        self.plans: list[str] = [""] * len(self.envs)  # the plan each env's episode follows
         self.language: list[dict | None] = [None] * len(self.envs)  # episode_language(i)
 
     @classmethod
@@ -56,44 +55,46 @@ class LCBAgent:
 
     def prefix_for(self, scene) -> tuple[np.ndarray, np.ndarray, str]:
         """(prefix (K, d), mask (K,), plan text or "") for an episode's scene."""
+        prefix, mask, language = self._episode(scene)
+        return prefix, mask, language["plan"]
+
+    def _episode(self, scene) -> tuple[np.ndarray, np.ndarray, dict]:
+        """(prefix (K, d), mask (K,), episode_language's dict) for an episode's scene."""
         from sim.instruction_samples import scene_instruction
         from sim.plans import plan_for, plan_text
         from sim.scene_facts import scene_text
         bridge = self.model.bridge_config.bridge
         instruction = scene_instruction(scene, scene.seed, self.phrasing)
-        plan = ""
+        truth = plan_text(plan_for(scene))
+        plan, got = "", None
         if self.planner is not None:
             result = self.planner.plan(instruction, scene_text(scene))
             plan = result.text
             if bridge == "lcb":
-                return np.asarray(result.latents), np.asarray(result.mask), plan
+                got = np.asarray(result.latents), np.asarray(result.mask)
         elif bridge == "oracle":
-            plan = plan_text(plan_for(scene))
-        words = word_slots(self.tok, self.model.planner_config, self.model.bridge_config,
-                           instruction, plan)
-        z, mask = self.model.policy.words(words[None])
-        return np.asarray(z[0]), np.asarray(mask[0]), plan
+            plan = truth
+        if got is None:
+            words = word_slots(self.tok, self.model.planner_config, self.model.bridge_config,
+                               instruction, plan)
+            z, mask = self.model.policy.words(words[None])
+            got = np.asarray(z[0]), np.asarray(mask[0])
+        language = {"instruction": instruction, "plan": plan,
+                    "plan_exact": plan == truth if self.planner is not None else None}
+        return *got, language
 
     def reset(self, batch_size: int | None = None, *, env_ids: Sequence[int] | None = None):
         ids = list(range(self.batch_size) if env_ids is None else env_ids)
         if not ids:
             return
-        got = [self.prefix_for(self.envs[i].unwrapped.scene) for i in ids]
-        for i, (_, _, plan) in zip(ids, got):
-            self.plans[i] = plan
-            self.language[i] = self._language(self.envs[i].unwrapped.scene, plan)
+        got = [self._episode(self.envs[i].unwrapped.scene) for i in ids]
+        for i, (_, _, language) in zip(ids, got):
+            self.language[i] = language
         self.policy.reset(env_ids=ids, prefix=np.stack([g[0] for g in got]),
                           prefix_mask=np.stack([g[1] for g in got]))
 
     def act(self, obs) -> dict:
         return self.policy.act(obs)
-
-    def _language(self, scene, plan: str) -> dict:
-        from sim.instruction_samples import scene_instruction
-        from sim.plans import plan_for, plan_text
-        return {"instruction": scene_instruction(scene, scene.seed, self.phrasing), "plan": plan,
-                "plan_exact": (plan == plan_text(plan_for(scene))
-                               if self.planner is not None else None)}
 
     def episode_language(self, i: int) -> dict | None:
         """Env slot i's current episode: instruction, plan (decoded; the ground truth for the

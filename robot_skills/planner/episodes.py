@@ -146,23 +146,21 @@ class EpisodeLanguageTable:
         output over each run (robot_skills.planner.joint.LCBModel.prefix); words stay (B, ...)."""
         rows = [self.row(int(r), int(seeds[r]), str(i)) for r, i in
                 zip(batch["episode"], batch["language_instruction"])]
-        per_group = []
+        run = 1  # windows per planner row
         if groups:
             run = len(rows) // groups
             if len(rows) % groups or any(len(set(batch["episode"][g * run:(g + 1) * run])) != 1
                                          for g in range(groups)):
                 raise ValueError(f"the batch of {len(rows)} windows is not {groups} runs of one "
                                  f"episode each (data.episodes_per_batch)")
-            per_group = [k for k in self.keys if k.startswith("plan_")]
         out = dict(batch)
         for k in self.keys:
-            picked = rows[::len(rows) // groups] if k in per_group else rows
+            picked = rows[::run] if k.startswith("plan_") else rows
             out[k] = np.stack([arrays[k] for _, arrays in picked])  # (B or G, ...)
         held = np.array([lang.heldout_pair for lang, _ in rows])  # (B,)
         out["mask"] = batch["mask"] & ~held[:, None]
         if "plan_loss_mask" in out:
-            held_rows = held[::len(rows) // groups] if groups else held
-            out["plan_loss_mask"] = out["plan_loss_mask"] & ~held_rows[:, None]
+            out["plan_loss_mask"] = out["plan_loss_mask"] & ~held[::run, None]
         return out
 
 
@@ -178,7 +176,7 @@ class PlanWindows:
 
     def _attach(self, batch: dict) -> dict:
         return self.table.attach(batch, self.loader.dataset.seeds,
-                                 getattr(self.loader, "episodes_per_batch", 0))
+                                 self.loader.episodes_per_batch)
 
     def batch(self, step: int) -> dict:
         return self._attach(self.loader.batch(step))
