@@ -74,6 +74,13 @@ def rearrange_config(task: str, variant: str, episodes: int, small_episodes: int
     # 0: every window drawn independently. G > 0: G episodes a batch, B/G windows each (the LCB
     # configs: the planner then runs G times a batch, not B; configs/lcb.py).
     d.episodes_per_batch = 0
+    # Skill-switch augmentation (loader `condition_skill`): in a skill_shift_prob share of the
+    # windows the action is conditioned on the expert's skill labels k steps later or earlier
+    # (0 < |k| <= skill_shift), the action target unchanged, so a skill head that switches a
+    # little early or late at run time finds an action that still does the expert's work
+    # (rearrange_hard: a premature `open` short of the work pose stalled hD3 / hE). 0: off.
+    d.skill_shift = 0
+    d.skill_shift_prob = 0.0
     
     # Model (robot_skills.model.ModelConfig) and training (train/train_job.py).
     from robot_skills.model.config import model_section

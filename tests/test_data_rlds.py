@@ -143,6 +143,46 @@ def test_windows_are_padded_masked_and_normalised(pick_dataset):
             assert b["language_instruction"][i] == ep["instruction"]
 
 
+def test_skill_shift_conditions_windows_on_labels_shifted_within_the_episode(tmp_path):
+    # `open` episodes: navigate, then open (pick episodes hold one skill)
+    out = tmp_path / "open"
+    generate_dataset(pick_config("task.name=open"), out=str(out), episodes=3, workers=1,
+                     progress=False)
+    plain = WindowLoader.from_config(pick_config("task.name=open"), "train", data_dir=str(out))
+    assert "condition_skill" not in plain.batch(0)  # off by default
+    shifted = pick_config("task.name=open", "data.skill_shift=20", "data.skill_shift_prob=0.5")
+    loader = WindowLoader.from_config(shifted, "train", data_dir=str(out))
+    ds, T = loader.dataset, loader.window
+    changed = kept = 0
+    for step in range(8):
+        b = loader.batch(step)
+        again = WindowLoader.from_config(shifted, "train", data_dir=str(out)).batch(step)
+        np.testing.assert_array_equal(b["condition_skill"], again["condition_skill"])
+        for i in range(loader.batch_size):
+            ep, t = ds.episode(int(b["episode"][i])), int(b["t"][i])
+            n_pad = max(0, T - 1 - t)
+            rows = np.arange(t - (T - 1 - n_pad), t + 1)
+            np.testing.assert_array_equal(b["skill"][i, n_pad:], ep["skill"][rows])  # target
+            cond = b["condition_skill"][i, n_pad:]
+            assert not b["condition_skill"][i, :n_pad].any()
+            # the condition is the labels of the same window moved by one k, 0 <= |k| <= 20,
+            # clipped to the episode
+            fits = [k for k in range(-20, 21) if np.array_equal(
+                cond, ep["skill"][np.clip(rows + k, 0, len(ep["skill"]) - 1)])]
+            assert fits, (i, cond)
+            if np.array_equal(cond, ep["skill"][rows]):
+                kept += 1
+            else:
+                changed += 1
+    assert changed > 0 and kept > 0
+    val = WindowLoader.from_config(shifted, "val", data_dir=str(out))
+    assert "condition_skill" not in val.batch(0)  # validation stays teacher-forced
+    with pytest.raises(ValueError, match="skill_shift_prob"):
+        WindowLoader.from_config(pick_config("task.name=open", "data.skill_shift=5",
+                                             "data.skill_shift_prob=1.5"),
+                                 "train", data_dir=str(out))
+
+
 def test_batch_order_is_a_pure_function_of_seed_and_step(pick_dataset):
     out, _ = pick_dataset
     a = WindowLoader.from_config(pick_config(), "train", data_dir=str(out))

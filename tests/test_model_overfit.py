@@ -123,3 +123,23 @@ def test_dropout_needs_a_key_and_is_a_pure_function_of_it():
     assert float(f(batch, k1)) == float(f(batch, k1))
     assert float(f(batch, k1)) != float(f(batch, k2))
     assert float(g(batch)) == float(g(batch))
+
+
+def test_condition_skill_drives_the_action_and_skill_stays_the_target():
+    """A loader batch with `condition_skill` (data.skill_shift): the action is conditioned on
+    it; the skill loss still scores the head against `skill`."""
+    config = ModelConfig.from_config(model_section("small"))
+    model = SkillTransformer(config, rngs=nnx.Rngs(0))
+    batch = synthetic_batch(T=1)
+    batch["mask"][:] = True
+    _, plain = skill_transformer_loss(model, batch)
+    same = dict(batch, condition_skill=batch["skill"].copy())
+    _, with_same = skill_transformer_loss(model, same)
+    for k in METRICS:
+        np.testing.assert_allclose(float(with_same[k]), float(plain[k]), rtol=1e-6)
+    other = dict(batch, condition_skill=(batch["skill"] + 1) % config.num_skills)
+    _, shifted = skill_transformer_loss(model, other)
+    # one step per window: the state token the skill head reads precedes the skill token
+    np.testing.assert_allclose(float(shifted["skill_loss"]), float(plain["skill_loss"]),
+                               rtol=1e-6)
+    assert abs(float(shifted["arm_mse"]) - float(plain["arm_mse"])) > 1e-6

@@ -13,6 +13,12 @@ Batch layout (B = batch_size, T = window):
   skill              (B, T) int32                     mask              (B, T) bool (False: padding)
   is_first           (B, T) bool                      language_instruction (B,) str
   episode, t         (B,) record index and last step of each window
+  condition_skill    (B, T) int32, train split with skill_shift > 0: the skill the action is
+                     conditioned on; in a random skill_shift_prob of the windows the expert's
+                     labels k steps later or earlier (0 < |k| <= skill_shift, clipped to the
+                     episode), so the action head learns the expert's action under a skill
+                     switched too early or too late, as a closed-loop skill head does. `skill`
+                     stays the skill head's target.
 With episodes_per_batch = G > 0 the rows come in G group-major runs of B/G windows of one episode
 (robot_skills.data.sampling.sample_positions).
 Padding steps are zeros (skill 0) with mask False.
@@ -31,7 +37,8 @@ from robot_skills.data.dataset import EpisodeDataset, EpisodeDatasets, open_data
 from robot_skills.data.errors import DatasetError
 from robot_skills.data.features import DataSpec
 from robot_skills.data.normalization import FIELDS, MODES, normalize
-from robot_skills.data.sampling import SPLITS, sample_positions, split_episodes, window_indices
+from robot_skills.data.sampling import (SPLITS, sample_positions, skill_shifts, split_episodes,
+                                        window_indices)
 
 _STEP_FIELDS = ("state", "depth", "rgb", "action", "skill", "is_first")
 
@@ -72,7 +79,8 @@ class WindowLoader:
     def __init__(self, dataset: EpisodeDataset | EpisodeDatasets, split: str = "train", *,
                  window: int = 16, batch_size: int = 64, seed: int = 0, val_fraction: float = 0.05,
                  normalization: dict | None = None, prefetch: int = 4, threads: int = 2,
-                 cache_mb: float = 8, episodes_per_batch: int = 0):
+                 cache_mb: float = 8, episodes_per_batch: int = 0, skill_shift: int = 0,
+                 skill_shift_prob: float = 0.0):
         if split not in SPLITS:
             raise ValueError(f"unknown split {split!r}; use one of {SPLITS}")
         if window < 1 or batch_size < 1:
@@ -91,6 +99,11 @@ class WindowLoader:
             raise ValueError(f"episodes_per_batch={episodes_per_batch} must be 0 (windows drawn "
                              f"independently) or divide batch_size={batch_size}")
         self.episodes_per_batch = episodes_per_batch
+        skill_shifts(seed, split, 0, 1, skill_shift_prob, skill_shift)  # validates both
+        # training augmentation only: validation windows stay conditioned on the true labels
+        on = split == "train" and skill_shift > 0
+        self.skill_shift = int(skill_shift) if on else 0
+        self.skill_shift_prob = float(skill_shift_prob) if on else 0.0
         self.prefetch = max(1, prefetch)
         self.threads = max(1, threads)
         self.episodes = split_episodes(len(dataset), val_fraction, seed)[split]  # record indices
@@ -110,7 +123,9 @@ class WindowLoader:
         return cls(dataset, split, window=d.window, batch_size=d.batch_size, seed=d.seed,
                    val_fraction=d.val_fraction, normalization=dict(d.normalization),
                    prefetch=d.prefetch, threads=d.threads, cache_mb=d.cache_mb,
-                   episodes_per_batch=int(d.get("episodes_per_batch", 0)))
+                   episodes_per_batch=int(d.get("episodes_per_batch", 0)),
+                   skill_shift=int(d.get("skill_shift", 0)),
+                   skill_shift_prob=float(d.get("skill_shift_prob", 0.0)))
 
     @property
     def num_steps(self) -> int:
@@ -128,6 +143,9 @@ class WindowLoader:
         idx, mask = window_indices(t, T)  # (B, T) each
         cols: dict[str, np.ndarray] = {}
         instruction = np.empty(B, dtype=object)
+        shift = skill_shifts(self.seed, self.split, step, B, self.skill_shift_prob,
+                             self.skill_shift)  # (B,)
+        condition = np.zeros((B, T), np.int32) if self.skill_shift > 0 else None
         for r in np.unique(records):
             ep = self.cache.get(int(r), self.dataset.episode)
             rows = np.flatnonzero(records == r)
@@ -137,11 +155,17 @@ class WindowLoader:
                         cols[k] = np.zeros((B, T) + ep[k].shape[1:], ep[k].dtype)  # (B, T, ...)
                     cols[k][rows] = ep[k][idx[rows]]
             instruction[rows] = ep["instruction"]
+            if condition is not None:
+                shifted = np.clip(idx[rows] + shift[rows, None], 0, len(ep["skill"]) - 1)
+                condition[rows] = ep["skill"][shifted]
         stats, modes = self.dataset.stats, self.normalization
         for k in FIELDS:
             cols[k] = normalize(cols[k], stats[k], modes.get(k, "none"))
         for v in cols.values():
             v[~mask] = 0  # padding
+        if condition is not None:
+            condition[~mask] = 0
+            cols["condition_skill"] = condition
         observation = {k: cols.pop(k) for k in ("state", "depth", "rgb") if k in cols}
         return dict(cols, observation=observation, mask=mask, language_instruction=instruction,
                     skill=cols["skill"].astype(np.int32), episode=records.astype(np.int32),

@@ -16,6 +16,7 @@ import numpy as np
 SPLITS = ("train", "val")
 _SPLIT_SALT = 0x5B11
 _STREAM = {"train": 0, "val": 1}
+_SHIFT_SALT = 0x5A1F
 
 
 def split_episodes(n: int, val_fraction: float, seed: int) -> dict[str, np.ndarray]:
@@ -60,3 +61,19 @@ def window_indices(t: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
     idx = t[:, None] - (window - 1) + np.arange(window)[None, :]  # (B, T)
     mask = idx >= 0
     return np.maximum(idx, 0), mask
+
+
+def skill_shifts(seed: int, split: str, step: int, batch_size: int, prob: float,
+                 max_shift: int) -> np.ndarray:
+    """(B,) int: per window, 0 (keep the skill the action is conditioned on) or, with
+    probability `prob`, a shift k, 0 < |k| <= max_shift: the window is conditioned
+    on the expert's skill labels k steps later (k > 0, a premature switch) or earlier (k < 0,
+    a late one). A pure function of (seed, split, step), drawn from its own stream."""
+    if not 0.0 <= prob <= 1.0 or max_shift < 0:
+        raise ValueError(f"skill shift: probability {prob} must be in [0, 1] and max_shift "
+                         f"{max_shift} >= 0 (data.skill_shift_prob, data.skill_shift)")
+    if max_shift == 0 or prob == 0.0:
+        return np.zeros(batch_size, np.int64)
+    rng = np.random.default_rng([seed, _STREAM[split], step, _SHIFT_SALT])
+    k = rng.integers(1, max_shift + 1, size=batch_size) * rng.choice([-1, 1], size=batch_size)
+    return np.where(rng.random(batch_size) < prob, k, 0)

@@ -63,12 +63,13 @@ def skill_transformer_loss(model, batch: dict, rng=None, gripper_threshold: floa
                            ) -> tuple[jax.Array, dict]:
     """Teacher-forced loss of `model` on a loader batch (robot_skills.data.loader layout:
     observation/state (B, T, D), action (B, T, 8), skill (B, T), mask (B, T); optional task_id
-    (B,), prefix (B, K, d), prefix_mask (B, P) bool). rng: dropout key (None: no dropout).
-    Weights: model.config.loss.
+    (B,), prefix (B, K, d), prefix_mask (B, P) bool, condition_skill (B, T): the skill tokens
+    and the action's condition when they differ from the skill head's target `skill`).
+    rng: dropout key (None: no dropout). Weights: model.config.loss.
     Use as nnx.value_and_grad(skill_transformer_loss, has_aux=True)(model, batch, rng, thr):
     the extra arguments positional (nnx transforms do not resolve keyword arguments)."""
-    outputs = model(batch["observation"], batch["skill"], mask=batch["mask"],
-                    task_id=batch.get("task_id"), prefix=batch.get("prefix"),
+    outputs = model(batch["observation"], batch.get("condition_skill", batch["skill"]),
+                    mask=batch["mask"], task_id=batch.get("task_id"), prefix=batch.get("prefix"),
                     prefix_mask=batch.get("prefix_mask"), rng=rng)
     return loss_from_outputs(outputs, batch, model.config.loss, gripper_threshold,
                              skill_head=model.config.skill_head)
