@@ -37,8 +37,8 @@ from robot_skills.data.dataset import EpisodeDataset, EpisodeDatasets, open_data
 from robot_skills.data.errors import DatasetError
 from robot_skills.data.features import DataSpec
 from robot_skills.data.normalization import FIELDS, MODES, normalize
-from robot_skills.data.sampling import (SPLITS, sample_positions, skill_shifts, split_episodes,
-                                        window_indices)
+from robot_skills.data.sampling import (SPLITS, check_skill_shift, sample_positions,
+                                        skill_shifts, split_episodes, window_indices)
 
 _STEP_FIELDS = ("state", "depth", "rgb", "action", "skill", "is_first")
 
@@ -99,7 +99,7 @@ class WindowLoader:
             raise ValueError(f"episodes_per_batch={episodes_per_batch} must be 0 (windows drawn "
                              f"independently) or divide batch_size={batch_size}")
         self.episodes_per_batch = episodes_per_batch
-        skill_shifts(seed, split, 0, 1, skill_shift_prob, skill_shift)  # validates both
+        check_skill_shift(skill_shift_prob, skill_shift)
         # training augmentation only: validation windows stay conditioned on the true labels
         on = split == "train" and skill_shift > 0
         self.skill_shift = int(skill_shift) if on else 0
@@ -145,7 +145,8 @@ class WindowLoader:
         instruction = np.empty(B, dtype=object)
         shift = skill_shifts(self.seed, self.split, step, B, self.skill_shift_prob,
                              self.skill_shift)  # (B,)
-        condition = np.zeros((B, T), np.int32) if self.skill_shift > 0 else None
+        if self.skill_shift > 0:
+            cols["condition_skill"] = np.zeros((B, T), np.int32)
         for r in np.unique(records):
             ep = self.cache.get(int(r), self.dataset.episode)
             rows = np.flatnonzero(records == r)
@@ -155,17 +156,14 @@ class WindowLoader:
                         cols[k] = np.zeros((B, T) + ep[k].shape[1:], ep[k].dtype)  # (B, T, ...)
                     cols[k][rows] = ep[k][idx[rows]]
             instruction[rows] = ep["instruction"]
-            if condition is not None:
+            if "condition_skill" in cols:
                 shifted = np.clip(idx[rows] + shift[rows, None], 0, len(ep["skill"]) - 1)
-                condition[rows] = ep["skill"][shifted]
+                cols["condition_skill"][rows] = ep["skill"][shifted]
         stats, modes = self.dataset.stats, self.normalization
         for k in FIELDS:
             cols[k] = normalize(cols[k], stats[k], modes.get(k, "none"))
         for v in cols.values():
             v[~mask] = 0  # padding
-        if condition is not None:
-            condition[~mask] = 0
-            cols["condition_skill"] = condition
         observation = {k: cols.pop(k) for k in ("state", "depth", "rgb") if k in cols}
         return dict(cols, observation=observation, mask=mask, language_instruction=instruction,
                     skill=cols["skill"].astype(np.int32), episode=records.astype(np.int32),

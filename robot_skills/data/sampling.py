@@ -63,15 +63,20 @@ def window_indices(t: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
     return np.maximum(idx, 0), mask
 
 
+def check_skill_shift(prob: float, max_shift: int) -> None:
+    """Raise ValueError naming the config keys unless 0 <= prob <= 1 and max_shift >= 0."""
+    if not 0.0 <= prob <= 1.0 or max_shift < 0:
+        raise ValueError(f"skill shift: probability {prob} must be in [0, 1] and max_shift "
+                         f"{max_shift} >= 0 (data.skill_shift_prob, data.skill_shift)")
+
+
 def skill_shifts(seed: int, split: str, step: int, batch_size: int, prob: float,
                  max_shift: int) -> np.ndarray:
     """(B,) int: per window, 0 (keep the skill the action is conditioned on) or, with
     probability `prob`, a shift k, 0 < |k| <= max_shift: the window is conditioned
     on the expert's skill labels k steps later (k > 0, a premature switch) or earlier (k < 0,
     a late one). A pure function of (seed, split, step), drawn from its own stream."""
-    if not 0.0 <= prob <= 1.0 or max_shift < 0:
-        raise ValueError(f"skill shift: probability {prob} must be in [0, 1] and max_shift "
-                         f"{max_shift} >= 0 (data.skill_shift_prob, data.skill_shift)")
+    check_skill_shift(prob, max_shift)
     if max_shift == 0 or prob == 0.0:
         return np.zeros(batch_size, np.int64)
     rng = np.random.default_rng([seed, _STREAM[split], step, _SHIFT_SALT])
