@@ -15,7 +15,7 @@ from robot_skills.data.dataset import EpisodeDatasets, open_dataset
 from robot_skills.data.features import DataSpec
 from sim.env import RearrangeEnv
 from sim.expert import Expert
-from sim.expert.controllers import MIN_CREEP, MIN_TURN, OPEN_F, PARK_RADIUS, Skills
+from sim.expert.controllers import MIN_CREEP, MIN_TURN, OPEN_F, PARK_RADIUS, Command, Skills
 from sim.expert.expert import encode
 from sim.expert.ik import horizontal
 from sim.expert.task_planner import ARRIVE_POS, ARRIVE_YAW
@@ -148,13 +148,15 @@ def test_a_policy_that_reached_the_handle_off_pose_is_labelled_open(seed):
         mujoco.mj_forward(w.model, w.data)
         env.plan = env.planner.step(w, w.held_objects())
         assert env.plan.call.skill == Skill.NAVIGATE  # the arm is stowed: not there yet
-        sk = Skills(env)  # the "policy": the arm to the handle, the base still
+        sk = Skills(env)  # the "policy": IK to 13 cm in front of the handle, then onto it
         h, n = sk._handle_frame(goal.target, w.articulation(goal.target))
         a, f = horizontal(-n)
-        for move in (sk.move_to(h + 0.13 * np.append(n, 0), a, f, OPEN_F, tol=0.02),
-                     sk.move_to(h, a, f, OPEN_F, tol=0.01, max_steps=40)):
-            for cmd in move:
-                env.step(encode(cmd, w))
+        for target, tol in ((h + 0.13 * np.append(n, 0), 0.02), (h, 0.01)):
+            for _ in range(60):
+                if np.linalg.norm(w.grasp_pos() - target) < tol:
+                    break
+                q, _ = sk.solve(target, a, f)
+                env.step(encode(Command(q, OPEN_F), w))
         assert env.plan.call == goal  # engaged: counted as arrived
         expert = Expert()
         expert.reset(env)
@@ -295,5 +297,76 @@ def test_pick_is_a_function_of_the_state_and_recovers_from_a_nudged_object(seed)
             if info["stage/picked"] or terminated or truncated:
                 break
         assert info["stage/picked"], info["failure"]
+    finally:
+        env.close()
+
+
+def test_expert_labels_are_a_function_of_the_state():
+    """At every step of a two-container episode (open drawer and cabinet, pick, place, close),
+    a freshly made expert that never saw the episode gives the running expert's label: no
+    controller keeps a phase or a step budget, so DAgger labels depend on the state alone."""
+    env = RearrangeEnv(task="rearrange_hard", split="eval")
+    try:
+        env.reset(options={"episode_seed": 1000001})
+        expert = Expert()
+        expert.reset(env)
+        calls = set()
+        for _ in range(700):
+            label, executed = expert.act(env)
+            fresh = Expert()
+            fresh.reset(env)
+            np.testing.assert_array_equal(fresh.act(env)[0], label)
+            calls.add(env.plan.call.skill)
+            _, _, terminated, truncated, info = env.step(executed)
+            if terminated or truncated:
+                break
+        assert info["success"], info["failure"]
+        assert {Skill.NAVIGATE, Skill.OPEN, Skill.PICK, Skill.PLACE, Skill.CLOSE} <= calls
+    finally:
+        env.close()
+
+
+@pytest.mark.parametrize("seed", [1000000, 1000002])  # drawer, cabinet door
+def test_open_label_is_steady_while_a_policy_stalls_and_the_expert_recovers(seed):
+    """A policy that stops moving on its way to the handle (the learned policy's failure mode)
+    gets the same label for as long as it stalls (the old step-budgeted expert switched its
+    gripper label while the arm stood still), a label that moves the arm on; and a gripper
+    closed on nothing in front of the handle is told to open. The expert then opens from there."""
+    env = RearrangeEnv(task="rearrange_hard", split="eval")
+    try:
+        env.reset(options={"episode_seed": seed})
+        expert = Expert()
+        expert.reset(env)
+        w = env.world
+        for _ in range(300):  # the expert drives until the grasp site is ~10 cm from the handle
+            label, executed = expert.act(env)
+            env.step(executed)
+            call = env.plan.call
+            if call.skill == Skill.OPEN \
+                    and np.linalg.norm(w.grasp_pos() - w.handle_pos(call.target)) < 0.10:
+                break
+        else:
+            pytest.fail("the expert never brought the gripper near the handle")
+        stall = np.zeros(8, np.float32)
+        stall[7] = -1.0  # fingers open, nothing moves
+        labels = []
+        for _ in range(30):
+            labels.append(expert.act(env)[0])
+            env.step(stall)
+        for a in labels[5:]:  # after the arm has settled
+            np.testing.assert_allclose(a, labels[5], atol=0.02)
+        assert np.max(np.abs(labels[-1][2:7])) > 0.1  # the label moves the arm on
+        assert labels[-1][7] < 0  # fingers stay open away from the handle
+        closed = stall.copy()
+        closed[7] = 1.0
+        for _ in range(5):
+            env.step(closed)
+        assert expert.act(env)[0][7] == -1.0  # closed on nothing: open
+        for _ in range(200):
+            _, executed = expert.act(env)
+            env.step(executed)
+            if w.open_fraction(call.target) >= OPEN_FRACTION:
+                break
+        assert w.open_fraction(call.target) >= OPEN_FRACTION
     finally:
         env.close()

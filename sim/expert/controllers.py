@@ -1,11 +1,13 @@
-"""Skill controllers of the scripted expert, written as generators: each yields one `Command`
-per control step and reads the (privileged) world state between steps.
+"""Skill controllers of the scripted expert. Each returns one `Command` per control step as a
+function of the (privileged) world state alone: no phase counters, no step budgets, so the
+expert's label for a state does not depend on how the robot got there (DAgger relabels states a
+learned policy drove into, and noisy demonstrations show one consistent recovery per state).
 
-navigate: pure pursuit along the map's clearance-weighted path-cost field (the route
-observation's), Astolfi parking, then turn to the work pose; a function of the state alone.
-pick/place: also functions of the state: Jacobian IK to a point in a funnel over the grasp /
-release point, closing or opening there. open/close (and tuck): phases that grasp the handle and
-pull/push it along the drawer's slide or the door's arc."""
+navigate: stow the arm, then pure pursuit along the map's clearance-weighted path-cost field
+(the route observation's), Astolfi parking, then turn to the work pose. pick/place: Jacobian IK
+to a point in a funnel over the grasp / release point, closing or opening there. open/close: a
+funnel onto the handle, close on it, pull / push it along the drawer's slide or the door's arc.
+tuck: let go, back away from a handle or out of the cabinet, raise, stow."""
 
 from __future__ import annotations
 
@@ -16,7 +18,6 @@ import numpy as np
 
 from sim import furniture as F
 from sim import robot as R
-from sim import skills as S
 from sim.expert.ik import ArmIK, horizontal, top_down
 from sim.navigation import GeodesicField, wrap_angle
 from sim.observation import ROUTE_LOOKAHEAD
@@ -43,7 +44,21 @@ STATION_GAIN, STATION_MAX = (2.0, 4.0), (0.1, 0.5)
 FUNNEL = (0.008, 0.04)  # m lateral error: descend fully below [0], stay at hover height above [1]
 AT_TOL = 0.012  # m: grasp site at a grasp / release point (plus the IK residual)
 BLOCKED_ABOVE = 0.035  # m: stopped this close above a grasp / release point counts as there
-NAVIGATE_MAX_STEPS = 2000  # one navigate call; the episode's time limit ends it sooner
+# Navigation starts once every arm joint is this close to the carry pose (m or rad); `drive`
+# then commands the carry pose, so the last of the stowing happens on the way.
+NAV_ARM_TOL = 0.06
+# Handles (open, close): the grasp site within HANDLE_REACH (m) of the handle with the fingers
+# commanded closed and their opening in HANDLE_GRIP (m; 0.021 around the bar, 0.12 wide open)
+# is holding it. The approach funnel: HANDLE_STANDOFF m out along the handle's normal while the
+# error (off its line, or HANDLE_TILT_M m per rad of gripper tilt) is above HANDLE_FUNNEL[1],
+# onto the handle below HANDLE_FUNNEL[0]; a nearer standoff where the arm cannot reach that far.
+HANDLE_REACH = 0.03
+HANDLE_GRIP = (0.014, 0.03)
+HANDLE_STANDOFF = 0.13
+HANDLE_STANDOFFS = (HANDLE_STANDOFF, 0.10, 0.07, 0.04)  # the largest the arm reaches is used
+HANDLE_FUNNEL = (0.008, 0.03)
+HANDLE_TILT_M = 0.15
+HANDLE_BEHIND = 0.05  # m behind the handle's plane (over or in the container): stow first
 
 
 def _pose_offset(base, pose) -> tuple[float, float]:
@@ -110,66 +125,75 @@ class Skills:
         q, err = self.ik.solve(w.data.qpos, w.arm_target, np.asarray(pos, float), approach, fingers)
         return q, err
 
-    def move_joints(self, q, finger, tol=0.01, max_steps=60):
-        """Drive the arm to joint targets q; yields until the joints are there."""
-        w = self.world
-        q = np.clip(q, w.arm_lo, w.arm_hi)
-        for _ in range(max_steps):
-            # Both within tol (not the target exactly: when a policy drives, its commanded
-            # target is never exactly q, and waiting for it would label idling as the skill).
-            if np.max(np.abs(w.arm_qpos() - q)) < tol and np.max(np.abs(w.arm_target - q)) < tol:
-                return True
-            yield Command(q.copy(), finger)
-        return False
-
-    def move_to(self, pos, approach, fingers, finger, tol=0.012, max_steps=60):
-        """Closed-loop Cartesian move: re-solves IK every step (so base drift and noise are
-        corrected) until the grasp site is within `tol` of `pos` and the arm has settled."""
-        w = self.world
-        pos = np.asarray(pos, float)
-        for _ in range(max_steps):
-            q, err = self.solve(pos, approach, fingers)
-            near = np.linalg.norm(w.grasp_pos() - pos) < tol + err
-            if near and np.max(np.abs(w.arm_qpos() - q)) < 0.02:
-                return True
-            yield Command(q, finger)
-        return False
-
-    def grip(self, finger, steps):
-        for _ in range(steps):
-            yield self.hold(finger)
-
     def gripper_axes(self):
         mat = self.world.data.site_xmat[self.world.grasp_site].reshape(3, 3)
         return mat[:, 0].copy(), mat[:, 1].copy()
 
     # ------------------------------------------------------------ tuck
-    def tuck(self, carrying: str | None = None):
-        """Release anything but the carried object, back out of furniture, raise, retract."""
+    def _handle_nearby(self):
+        """(handle point, outward normal) of the handle the gripper is at or just let go of
+        (pointing at it, the fingers not yet clear of the bar, within 6 cm of its line), else
+        None."""
         w = self.world
-        held = w.held_objects()
-        if w.finger_target < CLOSED_CMD and (carrying is None or carrying not in held):
-            yield from self.grip(OPEN_F, 4)
-            a, f = self.gripper_axes()
-            yield from self.move_to(w.grasp_pos() - 0.10 * a, a, f, OPEN_F, tol=0.05, max_steps=15)
-        finger = CLOSED_F if carrying else OPEN_F
-        p = w.grasp_pos()
+        g = w.grasp_pos()
+        approach, _ = self.gripper_axes()
         for r in self.scene.receptacles:
+            if not r.kind.container:
+                continue
+            h, n = self._handle_frame(r.name, w.articulation(r.name))
+            d, lateral = self._handle_offset(g, h, n)
+            if -0.03 < d < 0.05 and lateral < 0.06 and float(approach[:2] @ -n) > 0.7:
+                return h, n
+        return None
+
+    def _inside_cabinet(self, p) -> tuple | None:
+        """(receptacle, local point) when the point p is inside the cabinet's body, else None."""
+        w = self.world
+        for r in self.scene.receptacles:
+            if r.name != "cabinet":
+                continue
             local = r.to_local(p)
             k = r.kind
-            front = k.depth / 2 + (w.articulation("drawer") if r.name == "drawer" else 0.0)
-            if r.name == "cabinet" and -k.depth / 2 - 0.05 < local[0] < front + 0.05 \
+            if -k.depth / 2 - 0.05 < local[0] < k.depth / 2 + 0.05 \
                     and abs(local[1]) < k.width / 2 + 0.05 and p[2] < F.CABINET_HEIGHT:
-                out = r.to_world((front + 0.15, local[1]))
-                a, f = self.gripper_axes()
-                target = np.array([out[0], out[1], p[2] + 0.02])
-                yield from self.move_to(target, a, f, finger, tol=0.04, max_steps=30)
-                break
-        q = w.arm_target.copy()
-        if q[0] < CARRY[0] - 0.02:
+                return r, local
+        return None
+
+    def tuck_step(self, carrying: str | None = None, tol: float = 0.03) -> Command | None:
+        """One step of stowing the arm, chosen from the state alone: let go of anything but the
+        carried object, back away from a handle along its normal, back out of the cabinet, raise
+        the lift, then the joints to the carry pose. None once every joint is within `tol` of
+        it (a function of the state, so the expert also labels states a policy stowed into)."""
+        w = self.world
+        if w.finger_target < CLOSED_CMD and carrying is None:  # let go (of a handle)
+            return Command(w.arm_target.copy(), OPEN_F)
+        finger = CLOSED_F if carrying else OPEN_F
+        at_handle = self._handle_nearby()
+        if at_handle is not None:
+            if carrying is None and w.gripper_opening() < 0.05:  # still opening around it
+                return Command(w.arm_target.copy(), OPEN_F)
+            h, n = at_handle
+            a, f = self.gripper_axes()
+            g = w.grasp_pos()
+            q, _ = self.solve(np.array([*(h[:2] + HANDLE_STANDOFF * n), g[2]]), a, f)
+            if np.max(np.abs(q - w.arm_target)) > 1e-3:  # else as far back as it reaches
+                return Command(q, finger)
+        g = w.grasp_pos()
+        inside = self._inside_cabinet(g)
+        if inside is not None:
+            r, local = inside
+            out = r.to_world((r.kind.depth / 2 + 0.15, local[1]))
+            a, f = self.gripper_axes()
+            q, _ = self.solve(np.array([out[0], out[1], g[2] + 0.02]), a, f)
+            return Command(q, finger)
+        arm = w.arm_qpos()
+        if np.max(np.abs(arm - CARRY)) < tol and np.max(np.abs(w.arm_target - CARRY)) < tol:
+            return None
+        if arm[0] < CARRY[0] - 0.05:  # raise first (out of and over furniture), joints held
+            q = w.arm_target.copy()
             q[0] = CARRY[0]
-            yield from self.move_joints(q, finger, tol=0.03, max_steps=25)
-        yield from self.move_joints(CARRY, finger, tol=0.03, max_steps=40)
+            return Command(q, finger)
+        return Command(CARRY.copy(), finger)
 
     # ------------------------------------------------------------ navigate
     def station(self, pose) -> tuple[float, float]:
@@ -225,14 +249,16 @@ class Skills:
             return Command(CARRY.copy(), finger, 0.0, rate)
         return Command(CARRY.copy(), finger, min(0.55, 1.5 * length) * math.cos(err), rate)
 
-    def navigate(self, pose, carrying=None):
-        yield from self.tuck(carrying)
-        for _ in range(NAVIGATE_MAX_STEPS):
-            cmd = self.drive(pose, carrying)
-            if cmd is None:
-                break
-            yield cmd
-        yield Command(CARRY.copy(), CLOSED_F if carrying else OPEN_F, 0.0, 0.0)
+    def navigate_step(self, pose, carrying=None) -> Command:
+        """Stow the arm with the base still (the arm within NAV_ARM_TOL of the carry pose),
+        then `drive`; stopped once at the pose."""
+        cmd = self.tuck_step(carrying, tol=NAV_ARM_TOL)
+        if cmd is not None:
+            return cmd
+        cmd = self.drive(pose, carrying)
+        if cmd is None:
+            return Command(CARRY.copy(), CLOSED_F if carrying else OPEN_F, 0.0, 0.0)
+        return cmd
 
     # ------------------------------------------------------------ pick / place
     # Pick and place are functions of the state (like `drive`): each step's command follows
@@ -358,17 +384,19 @@ class Skills:
         approach, _ = self.gripper_axes()
         return bool(approach[2] > -0.9)
 
-    def pick(self, obj: str, receptacle: str):
+    def pick(self, obj: str, receptacle: str) -> Command:
         if self.needs_tuck():  # e.g. let go of the handle just pulled, back off, stow
-            yield from self.tuck()
-        while True:
-            yield self.pick_step(obj, receptacle)
+            cmd = self.tuck_step()
+            if cmd is not None:
+                return cmd
+        return self.pick_step(obj, receptacle)
 
-    def place(self, obj: str, receptacle: str, goal_local):
+    def place(self, obj: str, receptacle: str, goal_local) -> Command:
         if self.needs_tuck():
-            yield from self.tuck(carrying=obj)
-        while True:
-            yield self.place_step(obj, receptacle, goal_local)
+            cmd = self.tuck_step(carrying=obj)
+            if cmd is not None:
+                return cmd
+        return self.place_step(obj, receptacle, goal_local)
 
     # ------------------------------------------------------------ open / close
     def _handle_frame(self, name: str, q: float):
@@ -390,37 +418,66 @@ class Skills:
         n = np.array([c * n_local[0] - s * n_local[1], s * n_local[0] + c * n_local[1]])
         return np.array([xy[0], xy[1], h[2]]), n
 
-    def articulate(self, name: str, opening: bool):
-        """Tuck, reach the handle from 13 cm out, grip, pull / push it along the slide or arc,
-        let go, back off, stow. Called with the grasp site already at the handle (a learned
-        policy began the skill: `skills.engaged`), it resumes there instead of stowing the arm
-        first, and with the gripper already closed it pulls at once."""
+    @staticmethod
+    def _handle_offset(g, h, n) -> tuple[float, float]:
+        """(distance of g in front of the handle h along its outward normal n, distance of g
+        from the line through h along n)."""
+        rel = g - h
+        d = float(rel[:2] @ n)
+        return d, float(np.linalg.norm(rel - d * np.append(n, 0.0)))
+
+    def articulate(self, name: str, opening: bool) -> Command:
+        """One step of opening or closing `name`, chosen from the state alone (so the expert
+        also labels states a learned policy got into, e.g. stalled in front of the handle):
+        gripper closed on the handle -> pull / push it one step along the slide or arc; closed
+        anywhere else (slipped off, missed, done) -> let go; open -> a funnel onto the handle
+        (13 cm out along its normal while off its line or not horizontal, closer as the error
+        shrinks), closing once there; from over the drawer or inside the cabinet, stow first."""
         w = self.world
         k = F.RECEPTACLES[name]
-        at_handle = S.engaged(w, S.SkillCall(S.Skill.OPEN if opening else S.Skill.CLOSE, name))
-        if not at_handle:
-            yield from self.tuck()
-            h, n = self._handle_frame(name, w.articulation(name))
-            a, f = horizontal(-n)
-            yield from self.move_to(h + 0.13 * np.append(n, 0), a, f, OPEN_F, tol=0.02)
-        if not (at_handle and w.finger_target < CLOSED_CMD):
-            h, n = self._handle_frame(name, w.articulation(name))
-            a, f = horizontal(-n)
-            yield from self.move_to(h, a, f, OPEN_F, tol=0.01, max_steps=30)
-            yield from self.grip(CLOSED_F, 6)
-        goal = k.travel if opening else 0.0
-        step = (0.035 if name == "drawer" else 0.07) * (1 if opening else -1)
-        for _ in range(80):
-            q = w.articulation(name)
-            if (opening and q >= goal - 0.02 * k.travel) or (not opening and q <= 0.01 * k.travel):
+        q_now = w.articulation(name)
+        h, n = self._handle_frame(name, q_now)
+        g = w.grasp_pos()
+        done = q_now >= 0.98 * k.travel if opening else q_now <= 0.01 * k.travel
+        width = w.gripper_opening()
+        if w.finger_target < CLOSED_CMD:
+            if not done and np.linalg.norm(g - h) < HANDLE_REACH:
+                if width > HANDLE_GRIP[1]:  # still closing on it
+                    return Command(w.arm_target.copy(), CLOSED_F)
+                if width > HANDLE_GRIP[0]:  # holding it: move it one step
+                    step = (0.035 if name == "drawer" else 0.07) * (1 if opening else -1)
+                    q_cmd = float(np.clip(q_now + step, -0.05 * k.travel, k.travel * 1.05))
+                    hc, nc = self._handle_frame(name, q_cmd)
+                    qa, _ = self.solve(hc, *horizontal(-nc))
+                    return Command(qa, CLOSED_F)
+            return Command(w.arm_target.copy(), OPEN_F)
+        if done:
+            return self.tuck_step() or self.hold(OPEN_F)
+        d, lateral = self._handle_offset(g, h, n)
+        if d < -HANDLE_BEHIND or self._inside_cabinet(g) is not None:
+            # Over the open drawer or in the cabinet (a place just ended there): stow first;
+            # the approach starts from the carry pose, in front of the handle.
+            cmd = self.tuck_step()
+            if cmd is not None:
+                return cmd
+        approach, _ = self.gripper_axes()
+        tilt = math.acos(float(np.clip(approach @ np.append(-n, 0.0), -1.0, 1.0)))
+        off = max(lateral, HANDLE_TILT_M * tilt)
+        frac = float(np.clip((off - HANDLE_FUNNEL[0]) / (HANDLE_FUNNEL[1] - HANDLE_FUNNEL[0]),
+                             0.0, 1.0))
+        n3, axes = np.append(n, 0.0), horizontal(-n)
+        for s_max in HANDLE_STANDOFFS:  # e.g. an open drawer's handle is near the base: less
+            q, err = self.solve(h + s_max * n3, *axes)
+            if err < 0.01:
                 break
-            q_cmd = float(np.clip(q + step, -0.05 * k.travel, k.travel * 1.05))
-            hc, nc = self._handle_frame(name, q_cmd)
-            ac, fc = horizontal(-nc)
-            qa, _ = self.solve(hc, ac, fc)
-            yield Command(qa, CLOSED_F)
-        yield from self.grip(OPEN_F, 5)
-        h, n = self._handle_frame(name, w.articulation(name))
-        a, f = horizontal(-n)
-        yield from self.move_to(h + 0.13 * np.append(n, 0), a, f, OPEN_F, tol=0.04, max_steps=20)
-        yield from self.move_joints(CARRY, OPEN_F, tol=0.05, max_steps=30)
+        standoff = frac * s_max
+        if d < standoff - 0.03 and lateral > HANDLE_FUNNEL[1]:  # close in, off its line: back out
+            target = g + (standoff - d) * n3
+        else:
+            target = h + standoff * n3
+        if standoff != s_max:
+            q, err = self.solve(target, *axes)
+        if standoff == 0.0 and width > HANDLE_GRIP[1] + 0.03 \
+                and np.linalg.norm(g - h) < AT_TOL + err and np.max(np.abs(w.arm_qpos() - q)) < 0.02:
+            return Command(w.arm_target.copy(), CLOSED_F)
+        return Command(q, OPEN_F)

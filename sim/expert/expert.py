@@ -30,8 +30,6 @@ class Expert:
     def __init__(self, config: ExpertConfig = ExpertConfig()):
         self.config = config
         self._skills: Skills | None = None
-        self._gen = None
-        self._key = None
         self._world = None
         self.rng = np.random.default_rng(config.noise_seed)
 
@@ -39,54 +37,30 @@ class Expert:
         env = env.unwrapped
         self._skills = Skills(env)
         self._world = env.world
-        self._gen = None
-        self._key = None
         self.rng = np.random.default_rng([self.config.noise_seed, env.episode_seed])
 
-    def _controller(self, env):
-        plan = env.plan
-        call, sk = plan.call, self._skills
-        t = env.scene.task
-        carrying = t.target if env.planner.carrying(env.world, env.world.held_objects()) else None
-        if call.skill == Skill.NAVIGATE:
-            return sk.navigate(plan.pose, carrying)
-        if call.skill == Skill.PICK:
-            return sk.pick(call.target, env.planner.location(env.world, call.target))
-        if call.skill == Skill.PLACE:
-            return sk.place(call.target, call.receptacle, t.goal_local)
-        if call.skill in (Skill.OPEN, Skill.CLOSE):
-            return sk.articulate(call.target, opening=call.skill == Skill.OPEN)
-        return None  # stop / reset_arm: hold still
-
     def command(self, env) -> Command:
+        """The controller command for the skill the env's task planner asks for now; a function
+        of the state (the controllers keep no phase)."""
         env = env.unwrapped
         if self._skills is None or self._world is not env.world:
             self.reset(env)
-        plan = env.plan
-        cmd = self._next(env)
-        if plan.call.skill in ARM_SKILLS and plan.pose is not None:
-            cmd.forward, cmd.yaw_rate = self._skills.station(plan.pose)
+        plan, sk = env.plan, self._skills
+        call, t = plan.call, env.scene.task
+        if call.skill == Skill.NAVIGATE:
+            carrying = t.target if env.planner.carrying(env.world, env.world.held_objects()) else None
+            cmd = sk.navigate_step(plan.pose, carrying)
+        elif call.skill == Skill.PICK:
+            cmd = sk.pick(call.target, env.planner.location(env.world, call.target))
+        elif call.skill == Skill.PLACE:
+            cmd = sk.place(call.target, call.receptacle, t.goal_local)
+        elif call.skill in (Skill.OPEN, Skill.CLOSE):
+            cmd = sk.articulate(call.target, opening=call.skill == Skill.OPEN)
+        else:
+            return sk.hold()  # stop / reset_arm: hold still
+        if call.skill in ARM_SKILLS and plan.pose is not None:
+            cmd.forward, cmd.yaw_rate = sk.station(plan.pose)
         return cmd
-
-    def _next(self, env) -> Command:
-        plan = env.plan
-        # A new work pose restarts navigation; manipulation follows the state, so a pick pose
-        # that moves with a nudged object does not restart (and re-tuck) the pick.
-        pose = None
-        if plan.call.skill == Skill.NAVIGATE and plan.pose is not None:
-            pose = tuple(np.round(plan.pose, 1))
-        key = (plan.call, pose)
-        if key != self._key:
-            self._key = key
-            self._gen = self._controller(env)
-        for _ in range(2):
-            if self._gen is None:
-                return self._skills.hold()
-            try:
-                return next(self._gen)
-            except StopIteration:
-                self._gen = self._controller(env)  # the skill is not done yet: try again
-        return self._skills.hold()
 
     def act(self, env) -> tuple[np.ndarray, np.ndarray]:
         """(label, executed): the clean expert action and the (possibly noisy) one to step."""
