@@ -11,6 +11,11 @@ or a closed container (50/50).
       workers; expert success under that noise 1,000/1,146 (dropped 90, timeout 56; failed
       runs are not written).
 
+  robot-skills generate --config configs/rearrange_hard.py --out runs/data/hard1000s data.noise_std=0.1
+      The same with the state-based expert (8619916): 1,000 episodes (533,197 steps), 136.0
+      MiB, 2,299 s (38 min; the test suite shared the 2 cores for 17 of them); expert success
+      under that noise 1,000/1,132.
+
   robot-skills train --config configs/rearrange_hard.py --workdir runs/hE --data runs/data/hard1000
       6,000 steps on hard1000 (80 min of wall time while flat_bc trained beside it on the 2
       cores): 45/100 eval, 32/100 unseen layouts; `:flat_bc` on the same data and budget 62/100,
