@@ -103,7 +103,7 @@ class Command:
 
 
 class Skills:
-    """Factory of controller generators for one episode (shares IK and the nav grid)."""
+    """The skill controllers for one episode (shares IK and the nav grid)."""
 
     def __init__(self, env):
         self.env = env
