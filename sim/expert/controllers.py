@@ -168,17 +168,16 @@ class Skills:
         if w.finger_target < CLOSED_CMD and carrying is None:  # let go (of a handle)
             return Command(w.arm_target.copy(), OPEN_F)
         finger = CLOSED_F if carrying else OPEN_F
+        g = w.grasp_pos()
         at_handle = self._handle_nearby()
         if at_handle is not None:
             if carrying is None and w.gripper_opening() < 0.05:  # still opening around it
                 return Command(w.arm_target.copy(), OPEN_F)
             h, n = at_handle
             a, f = self.gripper_axes()
-            g = w.grasp_pos()
             q, _ = self.solve(np.array([*(h[:2] + HANDLE_STANDOFF * n), g[2]]), a, f)
             if np.max(np.abs(q - w.arm_target)) > 1e-3:  # else as far back as it reaches
                 return Command(q, finger)
-        g = w.grasp_pos()
         inside = self._inside_cabinet(g)
         if inside is not None:
             r, local = inside
@@ -471,12 +470,8 @@ class Skills:
             if err < 0.01:
                 break
         standoff = frac * s_max
-        if d < standoff - 0.03 and lateral > HANDLE_FUNNEL[1]:  # close in, off its line: back out
-            target = g + (standoff - d) * n3
-        else:
-            target = h + standoff * n3
-        if standoff != s_max:
-            q, err = self.solve(target, *axes)
+        if standoff != s_max:  # on the line and level: closer in (else q is the probe's)
+            q, err = self.solve(h + standoff * n3, *axes)
         if standoff == 0.0 and width > HANDLE_GRIP[1] + 0.03 \
                 and np.linalg.norm(g - h) < AT_TOL + err and np.max(np.abs(w.arm_qpos() - q)) < 0.02:
             return Command(w.arm_target.copy(), CLOSED_F)
