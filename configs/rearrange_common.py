@@ -17,7 +17,11 @@ MODEL_VARIANTS = {
     "flat_bc": {"skill_head": False, "skill_conditioning": False},
     "skill_nocond": {"skill_head": True, "skill_conditioning": False},
 }
-VARIANTS = ("small", "depth", "rgb") + tuple(MODEL_VARIANTS)
+# Action head (combines with any model variant): "bins" = 64 bins per base/arm dim (RT-1 style
+# categories, ModelConfig.action_bins); the cross-entropy terms get weight 1 (the MSE's arm x5
+# made up for the small size of joint-delta errors, which a category loss does not have).
+HEAD_VARIANTS = {"bins": {"action_bins": 64, "loss": {"arm_weight": 1.0}}}
+VARIANTS = ("small", "depth", "rgb") + tuple(MODEL_VARIANTS) + tuple(HEAD_VARIANTS)
 
 
 def parse_variant(variant: str) -> set[str]:
@@ -43,7 +47,8 @@ def rearrange_config(task: str, variant: str, episodes: int, small_episodes: int
     c.env.camera_size = 64  # pixels (square)
 
     d = c.data = ml_collections.ConfigDict()
-    suffix = "".join(f"_{t}" for t in sorted(tokens - set(MODEL_VARIANTS)))  # same data
+    suffix = "".join(f"_{t}" for t in sorted(tokens - set(MODEL_VARIANTS) - set(HEAD_VARIANTS)))
+    # (model and head variants train on the same data)
     d.dir = f"runs/data/{task}{suffix}"  # dataset directory: `generate --out` default
     # Generation (`robot-skills generate`).
     d.split = "train"  # seed split the episodes come from
@@ -88,6 +93,10 @@ def rearrange_config(task: str, variant: str, episodes: int, small_episodes: int
     c.model.context = d.window
     for t in tokens & set(MODEL_VARIANTS):
         c.model.update(MODEL_VARIANTS[t])
+    for t in tokens & set(HEAD_VARIANTS):
+        head = dict(HEAD_VARIANTS[t])
+        c.model.loss.update(head.pop("loss", {}))
+        c.model.update(head)
     c.train = train_section(tokens)
     return c
 

@@ -3,6 +3,7 @@ can drive it down (overfits a tiny synthetic batch with optax AdamW)."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import jax
@@ -13,7 +14,8 @@ from flax import nnx
 
 from robot_skills.model import (ModelConfig, SkillTransformer, loss_from_outputs, model_section,
                                 skill_transformer_loss)
-from robot_skills.model.actions import gripper_threshold
+from robot_skills.model.actions import (bin_centers, check_bin_normalization, decode_bins,
+                                        gripper_threshold, two_hot)
 from robot_skills.model.config import LossConfig
 from sim.observation import STATE_DIM
 
@@ -37,8 +39,10 @@ def synthetic_batch(B=8, T=8, D=STATE_DIM, S=7, seed=0):
 
 
 @pytest.mark.timeout(120)
-def test_model_overfits_a_tiny_batch():
+@pytest.mark.parametrize("bins", [0, 32], ids=["regression", "binned"])
+def test_model_overfits_a_tiny_batch(bins):
     config = ModelConfig.from_config(model_section("small"))
+    config = dataclasses.replace(config, action_bins=bins)
     model = SkillTransformer(config, rngs=nnx.Rngs(0))
     optimizer = nnx.Optimizer(model, optax.adamw(3e-3), wrt=nnx.Param)
     batch = jax.tree.map(np.asarray, synthetic_batch())
@@ -51,14 +55,17 @@ def test_model_overfits_a_tiny_batch():
         return metrics
 
     first = {k: float(v) for k, v in train_step(model, optimizer, batch).items()}
-    assert set(first) == METRICS
+    assert set(first) == METRICS | ({"base_ce", "arm_ce"} if bins else set())
     t0 = time.perf_counter()
     for _ in range(300):
         last = train_step(model, optimizer, batch)
     last = {k: float(v) for k, v in last.items()}
     assert time.perf_counter() - t0 < 60
-    assert last["loss"] < first["loss"] / 20, (first, last)
+    # A two-hot target has entropy (up to ln 2 per dim): the binned loss cannot reach 0.
+    assert last["loss"] < first["loss"] / (5 if bins else 20), (first, last)
     assert last["skill_accuracy"] == 1.0 and last["gripper_accuracy"] == 1.0
+    # The read-out action (argmax bins for the binned head) fits the targets as well.
+    assert last["arm_mse"] < first["arm_mse"] / 20 and last["arm_mse"] < 0.01, (first, last)
 
 
 def _outputs(batch, seed=0):
@@ -143,3 +150,34 @@ def test_condition_skill_drives_the_action_and_skill_stays_the_target():
     np.testing.assert_allclose(float(shifted["skill_loss"]), float(plain["skill_loss"]),
                                rtol=1e-6)
     assert abs(float(shifted["arm_mse"]) - float(plain["arm_mse"])) > 1e-6
+
+
+def test_two_hot_targets_read_out_to_their_value():
+    x = np.array([-1.0, -0.9999, -0.37, 0.0, 0.013, 0.5, 1.0, 1.7], np.float32)
+    t = np.asarray(two_hot(x, 64))
+    assert t.shape == (8, 64) and np.allclose(t.sum(-1), 1.0) and (t >= 0).all()
+    assert ((t > 0).sum(-1) <= 2).all()
+    centers = np.asarray(bin_centers(64))
+    np.testing.assert_allclose(t @ centers, np.clip(x, -1, 1), atol=1e-6)
+    # The read-out of log-targets recovers the value (two neighbouring bins, readout >= 1).
+    np.testing.assert_allclose(decode_bins(np.log(t + 1e-12), readout=2), np.clip(x, -1, 1),
+                               atol=1e-5)
+
+
+def test_bin_readout_picks_one_mode_where_a_regression_would_average():
+    centers = np.asarray(bin_centers(64))
+    # Two equally likely labels, -0.5 and +0.5 (turn left / right): the mean is 0, a stall.
+    probs = 0.5 * np.asarray(two_hot(np.float32(-0.5), 64)) + \
+        0.52 * np.asarray(two_hot(np.float32(0.5), 64))
+    value = float(decode_bins(np.log(probs + 1e-12), readout=2))
+    assert float(probs @ centers / probs.sum()) == pytest.approx(0.0, abs=0.02)
+    assert value == pytest.approx(0.5, abs=1e-4)
+
+
+def test_binned_head_needs_actions_in_the_unit_range():
+    check_bin_normalization(64, "none")
+    check_bin_normalization(0, "mean_std")
+    with pytest.raises(ValueError, match="data.normalization.action is 'mean_std'"):
+        check_bin_normalization(64, "mean_std")
+    with pytest.raises(ValueError, match="action_bins must be 0"):
+        ModelConfig(action_bins=1)

@@ -33,6 +33,7 @@ from tqdm import tqdm
 
 from robot_skills.data.loader import WindowLoader
 from robot_skills.model import ModelConfig, SkillTransformer, skill_transformer_loss
+from robot_skills.model.actions import check_bin_normalization
 from robot_skills.policy.checkpoint import (checkpoint_items, item_handlers, resolve_step_dir,
                                            restore_model)
 
@@ -109,6 +110,7 @@ class Trainer:
             raise ValueError(f"data.window={config.data.window} exceeds model.context="
                              f"{self.model_config.context}: attention would silently see fewer "
                              f"steps than the window; set model.context >= data.window")
+        check_bin_normalization(self.model_config.action_bins, config.data.normalization.action)
         if self.stage2 is None:
             if t.get("init_from"):  # fine-tuning (e.g. after a DAgger round): params only
                 model = init_from(t.init_from, self.model_config)

@@ -1,9 +1,11 @@
 """How the 8-D action (sim.robot.ActionSpec) splits between the two parts of the action head:
-base + arm (7 dims) are regressed in normalised units, the gripper is a 2-way category
-(0 = open, 1 = close; the env closes the gripper for a command > 0)."""
+base + arm (7 dims) are regressed in normalised units (or, with ModelConfig.action_bins = K,
+each is a K-way category over [-1, 1]), the gripper is a 2-way category (0 = open, 1 = close;
+the env closes the gripper for a command > 0)."""
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -15,6 +17,42 @@ CONTINUOUS = slice(0, 7)  # what the regression head predicts
 NUM_CONTINUOUS = 7
 GRIPPER = 7
 GRIPPER_OPEN, GRIPPER_CLOSE = -1.0, 1.0  # env units of the two gripper classes
+BIN_NORMALIZATIONS = ("none", "bounds")  # action normalisations whose values lie in [-1, 1]
+
+
+def bin_centers(num_bins: int):
+    """(K,) float32: K evenly spaced values from -1 to 1 (both ends included)."""
+    return jnp.linspace(-1.0, 1.0, num_bins, dtype=jnp.float32)
+
+
+def two_hot(x, num_bins: int):
+    """(...,) values (clipped to [-1, 1]) -> (..., K) targets: the two bins around each value,
+    weighted so that their mean over bin_centers is the value."""
+    pos = (jnp.clip(jnp.asarray(x, jnp.float32), -1.0, 1.0) + 1.0) * 0.5 * (num_bins - 1)
+    lo = jnp.clip(jnp.floor(pos), 0, num_bins - 2)
+    w_hi = pos - lo  # in [0, 1]
+    lo = lo.astype(jnp.int32)
+    return (jax.nn.one_hot(lo, num_bins) * (1.0 - w_hi)[..., None]
+            + jax.nn.one_hot(lo + 1, num_bins) * w_hi[..., None])
+
+
+def decode_bins(logits, readout: int):
+    """(..., K) logits -> (...,) value: the probability-weighted mean of the bin centres within
+    `readout` bins of the argmax (one mode, never the mean of two far-apart ones)."""
+    K = logits.shape[-1]
+    idx = jnp.arange(K)
+    top = jnp.argmax(logits, axis=-1)[..., None]
+    near = jnp.abs(idx - top) <= readout
+    p = jax.nn.softmax(jnp.where(near, logits, -jnp.inf), axis=-1)
+    return (p * bin_centers(K)).sum(-1)
+
+
+def check_bin_normalization(action_bins: int, mode: str) -> None:
+    """A binned action head covers [-1, 1]: the actions must be normalised into that range."""
+    if action_bins and mode not in BIN_NORMALIZATIONS:
+        raise ValueError(f"model.action_bins={action_bins} needs actions in [-1, 1], but "
+                         f"data.normalization.action is {mode!r}; set it to one of "
+                         f"{BIN_NORMALIZATIONS} or model.action_bins=0 (regression)")
 
 
 def gripper_threshold(action_stats: dict | None, mode: str) -> float:

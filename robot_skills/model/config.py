@@ -27,10 +27,12 @@ class LossConfig:
     """Weights of the loss terms (all masked by the batch's `mask`)."""
 
     skill_weight: float = 1.0  # skill classification (read from the state token)
-    base_weight: float = 1.0  # MSE of base forward / yaw rate (normalised units)
+    # Base and arm terms: MSE in normalised units, or with action_bins the mean cross-entropy
+    # per dimension.
+    base_weight: float = 1.0  # base forward / yaw rate
     # Arm x5, gripper x2: the arm's fine joint deltas decide a grasp (every closed-loop run in
     # README trained with these; the earlier 1.0 / 0.5 were not re-measured on today's data).
-    arm_weight: float = 5.0  # MSE of the 5 arm joint deltas (normalised units)
+    arm_weight: float = 5.0  # the 5 arm joint deltas
     gripper_weight: float = 2.0  # 2-way cross-entropy: open / close
     skill_loss: str = "cross_entropy"  # or "focal" (as in the Skill Transformer paper)
     focal_gamma: float = 2.0
@@ -71,6 +73,14 @@ class ModelConfig:
     skill_head: bool = True  # False: no skill classifier, no skill loss (flat behaviour cloning)
     skill_conditioning: bool = True  # False: the skill token is a constant learned token and
     #                                   the action head reads the action token alone
+    # Action head. 0: base and arm regressed (MSE). K >= 2: each of the 7 base/arm dims is a
+    # K-way category over [-1, 1] (normalised units; the data's action normalisation must be
+    # "none" or "bounds"), trained with cross-entropy on two-hot targets and read out as the
+    # mean of the bins around the argmax: where the labels of similar states disagree (turn
+    # left / right, move / wait), a regression head predicts their mean, often ~0, and the
+    # policy stalls; the category head picks one of them (RT-1 style discretisation).
+    action_bins: int = 0
+    action_readout: int = 2  # bins either side of the argmax averaged (by probability)
     # Regularisation and numerics.
     dropout: float = 0.0  # residual / embedding dropout while training
     dtype: str = "float32"  # compute dtype ("bfloat16" option); parameters stay float32
@@ -88,6 +98,10 @@ class ModelConfig:
                              f"{[name for name, _ in STATE_LAYOUT]}")
         if self.context < 1:
             raise ValueError(f"context must be >= 1, got {self.context}")
+        if self.action_bins == 1 or self.action_bins < 0:
+            raise ValueError(f"action_bins must be 0 (regression) or >= 2, got {self.action_bins}")
+        if self.action_readout < 0:
+            raise ValueError(f"action_readout must be >= 0, got {self.action_readout}")
         if self.skill_conditioning and not self.skill_head:
             raise ValueError("skill_conditioning=True needs skill_head=True: at run time the "
                              "action is conditioned on the skill the head predicts. For flat "

@@ -132,8 +132,8 @@ def cached_step(model, cache: KVCache, observation: dict, skill=None) -> tuple[d
     q_groups = np.array([int(A.Group.SKILL), int(A.Group.ACTION)], np.int32)
     h, keys, values = _layers(model, mid, x, q_groups, steps[:, 1:], slot_step, slot_valid,
                               base + 1)
-    action, gripper_logits = model.action_outputs(h[:, 1], chosen)
-    out = {"skill_logits": logits, "skill": chosen, "action": action,
-           "gripper_logits": gripper_logits}
+    heads = model.action_outputs(h[:, 1], chosen)
+    out = {"skill_logits": logits, "skill": chosen, "action": heads["action"],
+           "gripper_logits": heads["gripper_logits"]}
     return out, KVCache(keys=keys, values=values, slot_step=slot_step, slot_valid=slot_valid,
                         step=cache.step + 1, pos=cache.pos + 1)

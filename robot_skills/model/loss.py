@@ -1,5 +1,6 @@
-"""The SkillTransformer's training loss: skill cross-entropy (or focal), base and arm MSE,
-gripper 2-way cross-entropy, each a mean over the steps where batch["mask"] is True. A model
+"""The SkillTransformer's training loss: skill cross-entropy (or focal), base and arm MSE (or,
+with a binned action head, cross-entropy on two-hot targets; the MSE of the read-out is then
+reported but not trained), gripper 2-way cross-entropy, each a mean over the steps where batch["mask"] is True. A model
 without a skill head (flat behaviour cloning) has no skill term and no skill metrics."""
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from robot_skills.model.actions import ARM, BASE, gripper_target
+from robot_skills.model.actions import ARM, BASE, gripper_target, two_hot
 from robot_skills.model.config import LossConfig
 
 
@@ -38,12 +39,20 @@ def loss_from_outputs(outputs: dict, batch: dict, cfg: LossConfig,
     err = (outputs["action"] - action[..., :7]) ** 2  # (B, T, 7)
     base_mse = _masked_mean(err[..., BASE].mean(-1), mask)
     arm_mse = _masked_mean(err[..., ARM].mean(-1), mask)
+    metrics = {"base_mse": base_mse, "arm_mse": arm_mse}
+    if "action_logits" in outputs:  # binned head: (B, T, 7, K)
+        logits = outputs["action_logits"]
+        ce = optax.softmax_cross_entropy(logits, two_hot(action[..., :7], logits.shape[-1]))
+        base_term = metrics["base_ce"] = _masked_mean(ce[..., BASE].mean(-1), mask)
+        arm_term = metrics["arm_ce"] = _masked_mean(ce[..., ARM].mean(-1), mask)
+    else:
+        base_term, arm_term = base_mse, arm_mse
     grip = gripper_target(action, gripper_threshold)  # (B, T)
     grip_l = _masked_mean(
         optax.softmax_cross_entropy_with_integer_labels(outputs["gripper_logits"], grip), mask)
-    loss = cfg.base_weight * base_mse + cfg.arm_weight * arm_mse + cfg.gripper_weight * grip_l
-    metrics = {
-        "base_mse": base_mse, "arm_mse": arm_mse, "gripper_loss": grip_l,
+    loss = cfg.base_weight * base_term + cfg.arm_weight * arm_term + cfg.gripper_weight * grip_l
+    metrics |= {
+        "gripper_loss": grip_l,
         "gripper_accuracy": _masked_mean(
             (jnp.argmax(outputs["gripper_logits"], -1) == grip).astype(jnp.float32), mask),
     }

@@ -23,7 +23,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from robot_skills.model import attention as A
-from robot_skills.model.actions import NUM_CONTINUOUS
+from robot_skills.model.actions import NUM_CONTINUOUS, decode_bins
 from robot_skills.model.config import ModelConfig
 from robot_skills.model.tokenizers import StateTokenizer
 from robot_skills.model.transformer import MLP, Block, dropout
@@ -55,7 +55,9 @@ class SkillTransformer(nnx.Module):
         self.skill_head = (nnx.Linear(d, c.num_skills, dtype=dt, rngs=rngs)
                            if c.skill_head else None)
         action_in = 2 * d if c.skill_conditioning else d  # action token (+ skill embedding)
-        self.action_head = MLP(action_in, c.mlp_dim, NUM_CONTINUOUS + 2, dtype=dt, rngs=rngs)
+        per_dim = c.action_bins if c.action_bins else 1  # logits (or one value) per dim
+        self.action_head = MLP(action_in, c.mlp_dim, NUM_CONTINUOUS * per_dim + 2, dtype=dt,
+                               rngs=rngs)
 
     # ------------------------------------------------------------------ tokens
     def _group(self, g: A.Group):
@@ -109,14 +111,22 @@ class SkillTransformer(nnx.Module):
             return jnp.full(logits.shape[:-1], NO_SKILL, jnp.int32)
         return jnp.argmax(logits, axis=-1).astype(jnp.int32)
 
-    def action_outputs(self, h_action, skill):
-        """(..., d) action-token features and (...,) skill -> (continuous (..., 7) normalised,
-        gripper_logits (..., 2)), float32. Without conditioning `skill` is not read."""
+    def action_outputs(self, h_action, skill) -> dict:
+        """(..., d) action-token features and (...,) skill -> float32 {"action": (..., 7)
+        normalised, "gripper_logits": (..., 2)} and, with action_bins = K, "action_logits"
+        (..., 7, K) ("action" is then their read-out). Without conditioning `skill` is not
+        read."""
+        c = self.config
         z = h_action
         if self.skill_embed is not None:
             z = jnp.concatenate([h_action, self.skill_embed(skill).astype(h_action.dtype)], -1)
         out = self.action_head(z).astype(jnp.float32)
-        return out[..., :NUM_CONTINUOUS], out[..., NUM_CONTINUOUS:]
+        grip = out[..., -2:]
+        if not c.action_bins:
+            return {"action": out[..., :NUM_CONTINUOUS], "gripper_logits": grip}
+        logits = out[..., :-2].reshape(out.shape[:-1] + (NUM_CONTINUOUS, c.action_bins))
+        return {"action": decode_bins(logits, c.action_readout), "gripper_logits": grip,
+                "action_logits": logits}
 
     # ------------------------------------------------------------------ full window
     def __call__(self, observation: dict, skill, *, mask=None, task_id=None, prefix=None,
@@ -127,7 +137,7 @@ class SkillTransformer(nnx.Module):
         token and the action head's condition at every step); mask (B, T) bool (False: left
         padding); task_id (B,); prefix (B, K, d); prefix_mask (B, P) bool; rng: dropout key.
         Returns float32 {"skill_logits": (B, T, S), "action": (B, T, 7), "gripper_logits":
-        (B, T, 2)}. T may exceed config.context: attention then slides (span = context).
+        (B, T, 2)} (and "action_logits" (B, T, 7, K) with action_bins = K). T may exceed config.context: attention then slides (span = context).
         """
         c = self.config
         skill = jnp.asarray(skill, jnp.int32)
@@ -154,9 +164,8 @@ class SkillTransformer(nnx.Module):
         h = self.final_norm(x)[:, P:].reshape(B, T, A.TOKENS_PER_STEP, c.d_model)
         h_state = h[:, :, A.STEP_GROUPS.index(A.Group.STATE)]  # (B, T, d)
         h_action = h[:, :, A.STEP_GROUPS.index(A.Group.ACTION)]
-        action, gripper_logits = self.action_outputs(h_action, skill)
-        return {"skill_logits": self.skill_logits(h_state), "action": action,
-                "gripper_logits": gripper_logits}
+        return {"skill_logits": self.skill_logits(h_state),
+                **self.action_outputs(h_action, skill)}
 
     def predict_last(self, observation: dict, past_skill, *, mask=None, task_id=None,
                      prefix=None) -> dict:
