@@ -21,6 +21,8 @@ or a closed container (50/50).
       20): 60/100 eval, 27/100 unseen layouts; the expert 100/100 on both (README,
       rearrange_hard, "State-based expert (hS)"). `:flat_bc` on the same data and budget
       (hS_flat, 45 min): 65/100 eval, 37/100 unseen.
+      `:bins` (binned action head, hS_bins, 48 min): 41/100 eval, 25/100 unseen (collisions on
+      unseen layouts 27 -> 4, `pick` once started 0.91 -> 0.60 on eval).
 
   robot-skills train --config configs/rearrange_hard.py --workdir runs/hE --data runs/data/hard1000
       6,000 steps on hard1000 (80 min of wall time while flat_bc trained beside it on the 2

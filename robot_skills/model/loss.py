@@ -1,7 +1,8 @@
 """The SkillTransformer's training loss: skill cross-entropy (or focal), base and arm MSE (or,
 with a binned action head, cross-entropy on two-hot targets; the MSE of the read-out is then
-reported but not trained), gripper 2-way cross-entropy, each a mean over the steps where batch["mask"] is True. A model
-without a skill head (flat behaviour cloning) has no skill term and no skill metrics."""
+reported but not trained), gripper 2-way cross-entropy, each a mean over the steps where
+batch["mask"] is True. A model without a skill head (flat behaviour cloning) has no skill term
+and no skill metrics."""
 
 from __future__ import annotations
 

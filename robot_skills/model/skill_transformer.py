@@ -137,7 +137,8 @@ class SkillTransformer(nnx.Module):
         token and the action head's condition at every step); mask (B, T) bool (False: left
         padding); task_id (B,); prefix (B, K, d); prefix_mask (B, P) bool; rng: dropout key.
         Returns float32 {"skill_logits": (B, T, S), "action": (B, T, 7), "gripper_logits":
-        (B, T, 2)} (and "action_logits" (B, T, 7, K) with action_bins = K). T may exceed config.context: attention then slides (span = context).
+        (B, T, 2)} (and "action_logits" (B, T, 7, K) with action_bins = K). T may exceed
+        config.context: attention then slides (span = context).
         """
         c = self.config
         skill = jnp.asarray(skill, jnp.int32)
