@@ -10,7 +10,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from robot_skills.model.actions import ARM, BASE, gripper_target, two_hot
+from robot_skills.model.actions import ARM, BASE, CONTINUOUS, gripper_target, two_hot
 from robot_skills.model.config import LossConfig
 
 
@@ -37,13 +37,14 @@ def loss_from_outputs(outputs: dict, batch: dict, cfg: LossConfig,
     skill_head=False: the skill term and the skill metrics are left out."""
     mask = jnp.asarray(batch["mask"], bool)  # (B, T)
     action = jnp.asarray(batch["action"], jnp.float32)  # (B, T, 8) normalised
-    err = (outputs["action"] - action[..., :7]) ** 2  # (B, T, 7)
+    target = action[..., CONTINUOUS]  # (B, T, 7) base + arm
+    err = (outputs["action"] - target) ** 2
     base_mse = _masked_mean(err[..., BASE].mean(-1), mask)
     arm_mse = _masked_mean(err[..., ARM].mean(-1), mask)
     metrics = {"base_mse": base_mse, "arm_mse": arm_mse}
     if "action_logits" in outputs:  # binned head: (B, T, 7, K)
         logits = outputs["action_logits"]
-        ce = optax.softmax_cross_entropy(logits, two_hot(action[..., :7], logits.shape[-1]))
+        ce = optax.softmax_cross_entropy(logits, two_hot(target, logits.shape[-1]))
         base_term = metrics["base_ce"] = _masked_mean(ce[..., BASE].mean(-1), mask)
         arm_term = metrics["arm_ce"] = _masked_mean(ce[..., ARM].mean(-1), mask)
     else:

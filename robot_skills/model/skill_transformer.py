@@ -55,7 +55,7 @@ class SkillTransformer(nnx.Module):
         self.skill_head = (nnx.Linear(d, c.num_skills, dtype=dt, rngs=rngs)
                            if c.skill_head else None)
         action_in = 2 * d if c.skill_conditioning else d  # action token (+ skill embedding)
-        per_dim = c.action_bins if c.action_bins else 1  # logits (or one value) per dim
+        per_dim = max(c.action_bins, 1)  # logits (or one value) per base/arm dim
         self.action_head = MLP(action_in, c.mlp_dim, NUM_CONTINUOUS * per_dim + 2, dtype=dt,
                                rngs=rngs)
 
