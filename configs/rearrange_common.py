@@ -20,7 +20,10 @@ MODEL_VARIANTS = {
 # Action head (combines with any model variant): "bins" = 64 bins per base/arm dim (RT-1 style
 # categories, ModelConfig.action_bins); the cross-entropy terms get weight 1 (the MSE's arm x5
 # made up for the small size of joint-delta errors, which a category loss does not have).
-HEAD_VARIANTS = {"bins": {"action_bins": 64, "loss": {"arm_weight": 1.0}}}
+# "bins_base": the same 64 bins for the base (forward, yaw rate) only, the arm regressed with the
+# default weights (ModelConfig.bin_dims="base").
+HEAD_VARIANTS = {"bins": {"action_bins": 64, "loss": {"arm_weight": 1.0}},
+                 "bins_base": {"action_bins": 64, "bin_dims": "base"}}
 VARIANTS = ("small", "depth", "rgb") + tuple(MODEL_VARIANTS) + tuple(HEAD_VARIANTS)
 
 
@@ -30,9 +33,11 @@ def parse_variant(variant: str) -> set[str]:
     if unknown:
         raise ValueError(f"unknown config variant(s) {unknown}; valid variants: "
                          f"{', '.join(VARIANTS)} (combine with commas, e.g. 'small,depth')")
-    models = sorted(tokens & set(MODEL_VARIANTS))
-    if len(models) > 1:
-        raise ValueError(f"config variants {models} exclude each other: pick one model variant")
+    for group, what in ((MODEL_VARIANTS, "model"), (HEAD_VARIANTS, "action head")):
+        picked = sorted(tokens & set(group))
+        if len(picked) > 1:
+            raise ValueError(f"config variants {picked} exclude each other: pick one {what} "
+                             f"variant")
     return tokens
 
 

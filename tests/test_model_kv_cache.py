@@ -52,8 +52,9 @@ def _assert_step_equal(out, full, t, atol):
 @pytest.mark.parametrize("extra", [{}, {"num_tasks": 2, "image_keys": ("depth",),
                                         "image_size": 16, "cnn_channels": (4,)},
                                    BASELINES["skill_nocond"], BASELINES["flat_bc"],
-                                   {"action_bins": 16}],
-                         ids=["state", "task+depth", "skill_nocond", "flat_bc", "binned"])
+                                   {"action_bins": 16}, {"action_bins": 16, "bin_dims": "base"}],
+                         ids=["state", "task+depth", "skill_nocond", "flat_bc", "binned",
+                              "binned_base"])
 def test_cached_steps_equal_the_full_window(extra):
     config = ModelConfig(**TINY, **extra)
     _assert_teacher_forced_steps_equal_full_window(config, T=config.context, seed=0)

@@ -39,10 +39,11 @@ def synthetic_batch(B=8, T=8, D=STATE_DIM, S=7, seed=0):
 
 
 @pytest.mark.timeout(120)
-@pytest.mark.parametrize("bins", [0, 32], ids=["regression", "binned"])
-def test_model_overfits_a_tiny_batch(bins):
+@pytest.mark.parametrize("bins,bin_dims", [(0, "all"), (32, "all"), (32, "base")],
+                         ids=["regression", "binned", "binned_base"])
+def test_model_overfits_a_tiny_batch(bins, bin_dims):
     config = ModelConfig.from_config(model_section("small"))
-    config = dataclasses.replace(config, action_bins=bins)
+    config = dataclasses.replace(config, action_bins=bins, bin_dims=bin_dims)
     model = SkillTransformer(config, rngs=nnx.Rngs(0))
     optimizer = nnx.Optimizer(model, optax.adamw(3e-3), wrt=nnx.Param)
     batch = jax.tree.map(np.asarray, synthetic_batch())
@@ -55,7 +56,8 @@ def test_model_overfits_a_tiny_batch(bins):
         return metrics
 
     first = {k: float(v) for k, v in train_step(model, optimizer, batch).items()}
-    assert set(first) == METRICS | ({"base_ce", "arm_ce"} if bins else set())
+    binned_metrics = {"all": {"base_ce", "arm_ce"}, "base": {"base_ce"}}[bin_dims]
+    assert set(first) == METRICS | (binned_metrics if bins else set())
     t0 = time.perf_counter()
     for _ in range(300):
         last = train_step(model, optimizer, batch)
@@ -66,6 +68,7 @@ def test_model_overfits_a_tiny_batch(bins):
     assert last["skill_accuracy"] == 1.0 and last["gripper_accuracy"] == 1.0
     # The read-out action (argmax bins for the binned head) fits the targets as well.
     assert last["arm_mse"] < first["arm_mse"] / 20 and last["arm_mse"] < 0.01, (first, last)
+    assert last["base_mse"] < first["base_mse"] / 20 and last["base_mse"] < 0.01, (first, last)
 
 
 def _outputs(batch, seed=0):
@@ -181,3 +184,25 @@ def test_binned_head_needs_actions_in_the_unit_range():
         check_bin_normalization(64, "mean_std")
     with pytest.raises(ValueError, match="action_bins must be 0"):
         ModelConfig(action_bins=1)
+    with pytest.raises(ValueError, match="unknown bin_dims 'arm'"):
+        ModelConfig(action_bins=8, bin_dims="arm")
+
+
+def test_base_only_bins_leave_the_arm_regressed():
+    """bin_dims="base": logits for the 2 base dims only; the arm's read-out is the head's raw
+    regression output, and the loss has a base cross-entropy but the arm's MSE."""
+    config = dataclasses.replace(ModelConfig.from_config(model_section("small")), action_bins=8,
+                                 bin_dims="base")
+    model = SkillTransformer(config, rngs=nnx.Rngs(0))
+    batch = jax.tree.map(np.asarray, synthetic_batch())
+    out = model(batch["observation"], batch["skill"], mask=batch["mask"])
+    B, T = batch["skill"].shape
+    assert out["action_logits"].shape == (B, T, 2, 8) and out["action"].shape == (B, T, 7)
+    np.testing.assert_allclose(out["action"][..., :2], decode_bins(out["action_logits"], 2),
+                               atol=1e-6)
+    _, metrics = loss_from_outputs(out, batch, config.loss)
+    assert "base_ce" in metrics and "arm_ce" not in metrics
+    err = (np.asarray(out["action"]) - batch["action"][..., :7]) ** 2
+    m = batch["mask"]
+    np.testing.assert_allclose(float(metrics["arm_mse"]), err[..., 2:7].mean(-1)[m].mean(),
+                               rtol=1e-5)

@@ -1,6 +1,6 @@
 """How the 8-D action (sim.robot.ActionSpec) splits between the two parts of the action head:
 base + arm (7 dims) are regressed in normalised units (or, with ModelConfig.action_bins = K,
-each is a K-way category over [-1, 1]), the gripper is a 2-way category (0 = open, 1 = close;
+each of the first `num_binned` of them is a K-way category over [-1, 1]), the gripper is a 2-way category (0 = open, 1 = close;
 the env closes the gripper for a command > 0)."""
 
 from __future__ import annotations
@@ -18,6 +18,14 @@ NUM_CONTINUOUS = 7
 GRIPPER = 7
 GRIPPER_OPEN, GRIPPER_CLOSE = -1.0, 1.0  # env units of the two gripper classes
 BIN_NORMALIZATIONS = ("none", "bounds")  # action normalisations whose values lie in [-1, 1]
+
+
+def num_binned(action_bins: int, bin_dims: str) -> int:
+    """How many of the 7 continuous dims (from the first: base, then arm) a head with
+    ModelConfig.action_bins / bin_dims treats as categories; the rest are regressed."""
+    if not action_bins:
+        return 0
+    return NUM_CONTINUOUS if bin_dims == "all" else BASE.stop
 
 
 def bin_centers(num_bins: int):

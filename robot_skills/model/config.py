@@ -20,6 +20,7 @@ from sim.skills import NUM_SKILLS
 SKILL_LOSSES = ("cross_entropy", "focal")
 DTYPES = ("float32", "bfloat16")  # compute dtypes (names: configs import this without jax)
 IMAGE_KEYS = ("depth", "rgb")
+BIN_DIMS = ("all", "base")  # ModelConfig.bin_dims
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,6 +82,10 @@ class ModelConfig:
     # policy stalls; the category head picks one of them (RT-1 style discretisation).
     action_bins: int = 0
     action_readout: int = 2  # bins either side of the argmax averaged (by probability)
+    # Which dims the bins cover: "all" (base and arm) or "base" (forward / yaw rate binned, the
+    # 5 arm joint deltas regressed: the base is where labels of similar states disagree, the
+    # arm's fine deltas at a grasp are where one wrong mode loses the object).
+    bin_dims: str = "all"
     # Regularisation and numerics.
     dropout: float = 0.0  # residual / embedding dropout while training
     dtype: str = "float32"  # compute dtype ("bfloat16" option); parameters stay float32
@@ -100,6 +105,8 @@ class ModelConfig:
             raise ValueError(f"context must be >= 1, got {self.context}")
         if self.action_bins == 1 or self.action_bins < 0:
             raise ValueError(f"action_bins must be 0 (regression) or >= 2, got {self.action_bins}")
+        if self.bin_dims not in BIN_DIMS:
+            raise ValueError(f"unknown bin_dims {self.bin_dims!r}; use one of {BIN_DIMS}")
         if self.action_readout < 0:
             raise ValueError(f"action_readout must be >= 0, got {self.action_readout}")
         if self.skill_conditioning and not self.skill_head:

@@ -1,6 +1,6 @@
 """The SkillTransformer's training loss: skill cross-entropy (or focal), base and arm MSE (or,
-with a binned action head, cross-entropy on two-hot targets; the MSE of the read-out is then
-reported but not trained), gripper 2-way cross-entropy, each a mean over the steps where
+for the dims of a binned action head, cross-entropy on two-hot targets; the MSE of the read-out
+is then reported but not trained), gripper 2-way cross-entropy, each a mean over the steps where
 batch["mask"] is True. A model without a skill head (flat behaviour cloning) has no skill term
 and no skill metrics."""
 
@@ -10,7 +10,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from robot_skills.model.actions import ARM, BASE, CONTINUOUS, gripper_target, two_hot
+from robot_skills.model.actions import (ARM, BASE, CONTINUOUS, NUM_CONTINUOUS, gripper_target,
+                                        two_hot)
 from robot_skills.model.config import LossConfig
 
 
@@ -42,13 +43,14 @@ def loss_from_outputs(outputs: dict, batch: dict, cfg: LossConfig,
     base_mse = _masked_mean(err[..., BASE].mean(-1), mask)
     arm_mse = _masked_mean(err[..., ARM].mean(-1), mask)
     metrics = {"base_mse": base_mse, "arm_mse": arm_mse}
-    if "action_logits" in outputs:  # binned head: (B, T, 7, K)
+    base_term, arm_term = base_mse, arm_mse
+    if "action_logits" in outputs:  # binned head: (B, T, n, K) for the first n dims
         logits = outputs["action_logits"]
-        ce = optax.softmax_cross_entropy(logits, two_hot(target, logits.shape[-1]))
+        n = logits.shape[-2]
+        ce = optax.softmax_cross_entropy(logits, two_hot(target[..., :n], logits.shape[-1]))
         base_term = metrics["base_ce"] = _masked_mean(ce[..., BASE].mean(-1), mask)
-        arm_term = metrics["arm_ce"] = _masked_mean(ce[..., ARM].mean(-1), mask)
-    else:
-        base_term, arm_term = base_mse, arm_mse
+        if n == NUM_CONTINUOUS:  # else the arm stays regressed (bin_dims="base")
+            arm_term = metrics["arm_ce"] = _masked_mean(ce[..., ARM].mean(-1), mask)
     grip = gripper_target(action, gripper_threshold)  # (B, T)
     grip_l = _masked_mean(
         optax.softmax_cross_entropy_with_integer_labels(outputs["gripper_logits"], grip), mask)

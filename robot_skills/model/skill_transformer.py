@@ -23,7 +23,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from robot_skills.model import attention as A
-from robot_skills.model.actions import NUM_CONTINUOUS, decode_bins
+from robot_skills.model.actions import NUM_CONTINUOUS, decode_bins, num_binned
 from robot_skills.model.config import ModelConfig
 from robot_skills.model.tokenizers import StateTokenizer
 from robot_skills.model.transformer import MLP, Block, dropout
@@ -55,9 +55,9 @@ class SkillTransformer(nnx.Module):
         self.skill_head = (nnx.Linear(d, c.num_skills, dtype=dt, rngs=rngs)
                            if c.skill_head else None)
         action_in = 2 * d if c.skill_conditioning else d  # action token (+ skill embedding)
-        per_dim = max(c.action_bins, 1)  # logits (or one value) per base/arm dim
-        self.action_head = MLP(action_in, c.mlp_dim, NUM_CONTINUOUS * per_dim + 2, dtype=dt,
-                               rngs=rngs)
+        self.num_binned = num_binned(c.action_bins, c.bin_dims)  # dims read as categories
+        width = self.num_binned * c.action_bins + (NUM_CONTINUOUS - self.num_binned) + 2
+        self.action_head = MLP(action_in, c.mlp_dim, width, dtype=dt, rngs=rngs)
 
     # ------------------------------------------------------------------ tokens
     def _group(self, g: A.Group):
@@ -114,19 +114,21 @@ class SkillTransformer(nnx.Module):
     def action_outputs(self, h_action, skill) -> dict:
         """(..., d) action-token features and (...,) skill -> float32 {"action": (..., 7)
         normalised, "gripper_logits": (..., 2)} and, with action_bins = K, "action_logits"
-        (..., 7, K) ("action" is then their read-out). Without conditioning `skill` is not
-        read."""
+        (..., n, K) for the first n = num_binned dims (7, or 2 with bin_dims="base"; "action"
+        holds their read-out). Without conditioning `skill` is not read."""
         c = self.config
         z = h_action
         if self.skill_embed is not None:
             z = jnp.concatenate([h_action, self.skill_embed(skill).astype(h_action.dtype)], -1)
         out = self.action_head(z).astype(jnp.float32)
         grip = out[..., -2:]
-        if not c.action_bins:
+        n = self.num_binned
+        if not n:
             return {"action": out[..., :NUM_CONTINUOUS], "gripper_logits": grip}
-        logits = out[..., :-2].reshape(out.shape[:-1] + (NUM_CONTINUOUS, c.action_bins))
-        return {"action": decode_bins(logits, c.action_readout), "gripper_logits": grip,
-                "action_logits": logits}
+        split = n * c.action_bins
+        logits = out[..., :split].reshape(out.shape[:-1] + (n, c.action_bins))
+        action = jnp.concatenate([decode_bins(logits, c.action_readout), out[..., split:-2]], -1)
+        return {"action": action, "gripper_logits": grip, "action_logits": logits}
 
     # ------------------------------------------------------------------ full window
     def __call__(self, observation: dict, skill, *, mask=None, task_id=None, prefix=None,
@@ -137,7 +139,7 @@ class SkillTransformer(nnx.Module):
         token and the action head's condition at every step); mask (B, T) bool (False: left
         padding); task_id (B,); prefix (B, K, d); prefix_mask (B, P) bool; rng: dropout key.
         Returns float32 {"skill_logits": (B, T, S), "action": (B, T, 7), "gripper_logits":
-        (B, T, 2)} (and "action_logits" (B, T, 7, K) with action_bins = K). T may exceed
+        (B, T, 2)} (and "action_logits" (B, T, n, K) with action_bins = K). T may exceed
         config.context: attention then slides (span = context).
         """
         c = self.config
