@@ -1,7 +1,7 @@
 """How the 8-D action (sim.robot.ActionSpec) splits between the two parts of the action head:
 base + arm (7 dims) are regressed in normalised units (or, with ModelConfig.action_bins = K,
-each of the first `num_binned` of them is a K-way category over [-1, 1]), the gripper is a 2-way category (0 = open, 1 = close;
-the env closes the gripper for a command > 0)."""
+each of the first `num_binned` of them is a K-way category over [-1, 1]), the gripper is a 2-way
+category (0 = open, 1 = close; the env closes the gripper for a command > 0)."""
 
 from __future__ import annotations
 
