@@ -25,7 +25,8 @@ or a closed container (50/50).
       unseen layouts 27 -> 4, `pick` once started 0.91 -> 0.60 on eval).
       `:bins_base model.loss.arm_weight=25` (base binned, arm regressed; hS_binsbase_a25, 44
       min): 73/100 eval, 69/100 unseen, the best so far; `:bins_base` with the arm weight 5
-      (hS_binsbase, 42 min): 57/100, 33/100 (the arm fits slower).
+      (hS_binsbase, 42 min): 57/100, 33/100 (the arm fits slower). `:flat_bc,bins_base
+      model.loss.arm_weight=25` (45 min): 69/100 eval, 27/100 unseen.
 
   robot-skills train --config configs/rearrange_hard.py --workdir runs/hE --data runs/data/hard1000
       6,000 steps on hard1000 (80 min of wall time while flat_bc trained beside it on the 2
