@@ -23,10 +23,10 @@ or a closed container (50/50).
       (hS_flat, 45 min): 65/100 eval, 37/100 unseen.
       `:bins` (binned action head, hS_bins, 48 min): 41/100 eval, 25/100 unseen (collisions on
       unseen layouts 27 -> 4, `pick` once started 0.91 -> 0.60 on eval).
-      `:bins_base model.loss.arm_weight=25` (base binned, arm regressed; hS_binsbase_a25, 44
-      min): 73/100 eval, 69/100 unseen, the best so far; `:bins_base` with the arm weight 5
-      (hS_binsbase, 42 min): 57/100, 33/100 (the arm fits slower). `:flat_bc,bins_base
-      model.loss.arm_weight=25` (45 min): 69/100 eval, 27/100 unseen.
+      `:bins_base` (base binned, arm regressed at weight 25; hS_binsbase_a25, 44 min): 73/100
+      eval, 69/100 unseen, the best so far; with `model.loss.arm_weight=5` (hS_binsbase, 42
+      min): 57/100, 33/100 (the arm fits slower). `:flat_bc,bins_base` (45 min): 69/100 eval,
+      27/100 unseen.
 
   robot-skills train --config configs/rearrange_hard.py --workdir runs/hE --data runs/data/hard1000
       6,000 steps on hard1000 (80 min of wall time while flat_bc trained beside it on the 2

@@ -37,6 +37,20 @@ def test_baseline_variants_change_only_the_model_flags(model):
         == {k: v for k, v in base["model"].items() if k not in ("skill_head", "skill_conditioning")}
 
 
+@pytest.mark.parametrize("head, bins, dims, arm_weight", [("bins", 64, "all", 1.0),
+                                                          ("bins_base", 64, "base", 25.0)])
+def test_head_variants_set_the_head_and_its_loss_weights_only(head, bins, dims, arm_weight):
+    base = load_config(HARD + ":small").to_dict()
+    c = load_config(HARD + f":small,flat_bc,{head}").to_dict()
+    assert c["data"] == base["data"] and c["train"] == base["train"]
+    m = c["model"]
+    assert (m["action_bins"], m["bin_dims"], m["loss"]["arm_weight"]) == (bins, dims, arm_weight)
+    assert (m["skill_head"], m["skill_conditioning"]) == (False, False)  # combines with flat_bc
+    assert base["model"]["action_bins"] == 0 and base["model"]["loss"]["arm_weight"] != arm_weight
+    # an override on the command line still wins over the variant
+    assert load_config(HARD + f":{head}", ["model.loss.arm_weight=5"]).model.loss.arm_weight == 5.0
+
+
 def test_two_baseline_variants_are_an_error():
     with pytest.raises(ConfigError, match="exclude each other"):
         load_config(HARD + ":small,flat_bc,skill_nocond")
