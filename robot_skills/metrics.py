@@ -34,6 +34,14 @@ def summarise_episodes(rows: list[dict]) -> dict:
         stages[s] = {"rate": sum(have) / len(have), "ci95": wilson_interval(sum(have), len(have)),
                      "n": len(have)}
     failures = Counter(r["failure"] for r in rows if r["failure"])
+    # Episodes of one task can have different stage sequences (rearrange_hard: a goal surface,
+    # or a goal container opened and closed again); success per sequence, in order of appearance.
+    groups: dict[tuple[str, ...], list[bool]] = {}
+    for r in rows:
+        groups.setdefault(tuple(r.get("stages", {})), []).append(bool(r["success"]))
+    by_sequence = [{"stages": list(seq), "episodes": len(ok), "successes": sum(ok),
+                    "rate": sum(ok) / len(ok), "ci95": wilson_interval(sum(ok), len(ok))}
+                   for seq, ok in groups.items()]
     return {
         "episodes": n,
         "success_rate": k / n if n else 0.0,
@@ -42,4 +50,5 @@ def summarise_episodes(rows: list[dict]) -> dict:
         "stages": stages,
         "failures": dict(sorted(failures.items())),
         "mean_length": sum(r["length"] for r in rows) / n if n else 0.0,
+        "by_stage_sequence": by_sequence,
     }

@@ -21,3 +21,33 @@ def test_stage_plot_of_an_all_success_run_draws(tmp_path):
     out = tmp_path / "stages.png"
     plot_stage_success(out, summarise_episodes(rows))
     assert out.stat().st_size > 1000
+
+
+def test_success_per_stage_sequence_separates_episode_kinds():
+    """rearrange_hard mixes episodes with a goal surface and with a goal container to close;
+    the summary splits success by the stage sequence and the report prints the split."""
+    from robot_skills.evaluation.report import format_block, format_markdown, summarise
+    surface = {"source_opened": True, "picked": True, "placed": True}
+    container = {"source_opened": True, "goal_opened": True, "picked": True, "placed": True,
+                 "goal_closed": False}
+    rows = ([{"success": True, "length": 10, "failure": "", "stages": surface}] * 3
+            + [{"success": False, "length": 20, "failure": "timeout", "stages": container}] * 3
+            + [{"success": True, "length": 30, "failure": "",
+                "stages": dict(container, goal_closed=True)}])
+    for r in rows:
+        r.update(skills={}, skill_accuracy=None, disturbed_at=None, seed=0)
+    s = summarise(rows, wall_time_s=1.0)
+    seqs = {tuple(d["stages"]): d for d in s["by_stage_sequence"]}
+    assert set(seqs) == {tuple(surface), tuple(container)}
+    assert (seqs[tuple(surface)]["successes"], seqs[tuple(surface)]["episodes"]) == (3, 3)
+    assert (seqs[tuple(container)]["successes"], seqs[tuple(container)]["episodes"]) == (1, 4)
+    lo, hi = seqs[tuple(container)]["ci95"]
+    assert lo < 0.25 < hi
+    assert "source_opened > goal_opened > picked > placed > goal_closed: 0.250 (1/4)" \
+        in format_block(s, "t")
+    md = format_markdown({"summary": s, "task": "t", "split": "eval", "policy": "p",
+                          "seeds": [0], "envs": 1, "episodes": rows})
+    assert "| source_opened > picked > placed | 1.000 |" in md
+    # one kind of episode: no split printed
+    one = summarise(rows[:3], wall_time_s=1.0)
+    assert len(one["by_stage_sequence"]) == 1 and "episodes source" not in format_block(one, "t")

@@ -121,6 +121,16 @@ def _plan_text(d: dict) -> str:
     return f"{d['rate']:.3f} ({d['exact']}/{d['n']} episodes, 95% CI {lo:.3f}-{hi:.3f})"
 
 
+def _sequences(s: dict) -> list[dict]:
+    """Success per stage sequence, where the episodes have more than one (else [])."""
+    seqs = s.get("by_stage_sequence") or []
+    return seqs if len(seqs) > 1 else []
+
+
+def _sequence_name(d: dict) -> str:
+    return " > ".join(d["stages"]) or "(no stages)"
+
+
 def format_block(s: dict, title: str) -> str:
     """The one aggregate block printed by `robot-skills eval`."""
     lines = [title,
@@ -137,6 +147,9 @@ def format_block(s: dict, title: str) -> str:
         lines.append(f"  stage {k:<14} {v['rate']:.3f} (n={v['n']})")
     for k, v in s["skills"].items():
         lines.append(f"  skill {k:<14} {v['rate']:.3f} (n={v['n']})")
+    for d in _sequences(s):
+        lines.append(f"  episodes {_sequence_name(d)}: {d['rate']:.3f} "
+                     f"({d['successes']}/{d['episodes']})")
     if s["failures"]:
         lines.append("  failures       " + ", ".join(f"{k} {v}" for k, v in s["failures"].items()))
     return "\n".join(lines)
@@ -165,6 +178,11 @@ def format_markdown(report: dict) -> str:
     out += ["", "| skill | rate | 95% CI | n |", "|---|---|---|---|"]
     for k, v in s["skills"].items():
         out.append(f"| {k} | {v['rate']:.3f} | {v['ci95'][0]:.3f}-{v['ci95'][1]:.3f} | {v['n']} |")
+    if _sequences(s):
+        out += ["", "| episodes with the stages | success | 95% CI | n |", "|---|---|---|---|"]
+        for d in _sequences(s):
+            out.append(f"| {_sequence_name(d)} | {d['rate']:.3f} | {d['ci95'][0]:.3f}-"
+                       f"{d['ci95'][1]:.3f} | {d['episodes']} |")
     out += ["", "Failures: " + (", ".join(f"{k} {v}" for k, v in s["failures"].items())
                                 or "none"), ""]
     if report.get("files"):
