@@ -24,7 +24,8 @@ def summarise_episodes(rows: list[dict]) -> dict:
     n = len(rows)
     k = sum(bool(r["success"]) for r in rows)
     stage_names: list[str] = []
-    for r in rows:
+    # Task order: the longest stage sequence first (rearrange_hard: goal_opened before picked).
+    for r in sorted(rows, key=lambda r: -len(r.get("stages", {}))):
         for s in r.get("stages", {}):
             if s not in stage_names:
                 stage_names.append(s)

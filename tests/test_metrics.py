@@ -39,6 +39,7 @@ def test_success_per_stage_sequence_separates_episode_kinds():
     s = summarise(rows, wall_time_s=1.0)
     seqs = {tuple(d["stages"]): d for d in s["by_stage_sequence"]}
     assert set(seqs) == {tuple(surface), tuple(container)}
+    assert tuple(s["stages"]) == tuple(container)  # the task's order, not the first row's
     assert (seqs[tuple(surface)]["successes"], seqs[tuple(surface)]["episodes"]) == (3, 3)
     assert (seqs[tuple(container)]["successes"], seqs[tuple(container)]["episodes"]) == (1, 4)
     lo, hi = seqs[tuple(container)]["ci95"]
