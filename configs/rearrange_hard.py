@@ -26,7 +26,9 @@ or a closed container (50/50).
       `:bins_base` (base binned, arm regressed at weight 25; hS_binsbase_a25, 44 min): 73/100
       eval, 69/100 unseen, the best so far; with `model.loss.arm_weight=5` (hS_binsbase, 42
       min): 57/100, 33/100 (the arm fits slower). `:flat_bc,bins_base` (45 min): 69/100 eval,
-      27/100 unseen.
+      27/100 unseen. 1,500 more steps of each (`train.init_from=... train.steps=1500
+      train.warmup_steps=100`, 11-13 min): `:bins_base` 81/100 eval, 72/100 unseen (the best:
+      0.81 / 0.72 of the expert); `:flat_bc,bins_base` 65/100, 32/100.
 
   robot-skills train --config configs/rearrange_hard.py --workdir runs/hE --data runs/data/hard1000
       6,000 steps on hard1000 (80 min of wall time while flat_bc trained beside it on the 2
