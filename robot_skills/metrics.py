@@ -19,6 +19,12 @@ def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, flo
     return (min(p, max(0.0, centre - half)), max(p, min(1.0, centre + half)))
 
 
+def proportion(hits: list) -> dict:
+    """{"rate", "ci95"} of a non-empty list of outcomes (truthy = success)."""
+    k = sum(map(bool, hits))
+    return {"rate": k / len(hits), "ci95": wilson_interval(k, len(hits))}
+
+
 def summarise_episodes(rows: list[dict]) -> dict:
     """Aggregate per-episode rows ({success, length, failure, stages: {name: bool}})."""
     n = len(rows)
@@ -32,8 +38,7 @@ def summarise_episodes(rows: list[dict]) -> dict:
     stages = {}
     for s in stage_names:
         have = [r["stages"][s] for r in rows if s in r.get("stages", {})]
-        stages[s] = {"rate": sum(have) / len(have), "ci95": wilson_interval(sum(have), len(have)),
-                     "n": len(have)}
+        stages[s] = {**proportion(have), "n": len(have)}
     failures = Counter(r["failure"] for r in rows if r["failure"])
     # Episodes of one task can have different stage sequences (rearrange_hard: a goal surface,
     # or a goal container opened and closed again); success per sequence, in order of appearance.
@@ -41,8 +46,7 @@ def summarise_episodes(rows: list[dict]) -> dict:
     for r in rows:
         groups.setdefault(tuple(r.get("stages", {})), []).append(bool(r["success"]))
     by_sequence = [{"stages": list(seq), "episodes": len(ok), "successes": sum(ok),
-                    "rate": sum(ok) / len(ok), "ci95": wilson_interval(sum(ok), len(ok))}
-                   for seq, ok in groups.items()]
+                    **proportion(ok)} for seq, ok in groups.items()]
     return {
         "episodes": n,
         "success_rate": k / n if n else 0.0,

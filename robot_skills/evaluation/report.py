@@ -11,7 +11,7 @@ episodes the disturbance happened in (its trigger stage reached and the disturba
 
 from __future__ import annotations
 
-from robot_skills.metrics import summarise_episodes, wilson_interval
+from robot_skills.metrics import proportion, summarise_episodes, wilson_interval
 from sim.skills import SKILL_NAMES
 
 SKILL_STAGES: dict[str, tuple[str, ...]] = {
@@ -82,9 +82,7 @@ def summarise(rows: list[dict], wall_time_s: float, workers: int = 1,
     s["skills"] = {}
     for n in names:
         have = [r["skills"][n] for r in rows if n in r["skills"]]
-        s["skills"][n] = {"rate": sum(have) / len(have), "ci95": wilson_interval(sum(have),
-                                                                                   len(have)),
-                          "n": len(have)}
+        s["skills"][n] = {**proportion(have), "n": len(have)}
     accs = [(r["skill_accuracy"], r["length"]) for r in rows if r["skill_accuracy"] is not None]
     s["skill_accuracy"] = sum(a for a, _ in accs) / len(accs) if accs else None
     s["skill_accuracy_steps"] = (sum(a * n for a, n in accs) / sum(n for _, n in accs)
