@@ -19,8 +19,9 @@ install: $(STAMP)
 demo: $(STAMP)
 	MUJOCO_GL=$${MUJOCO_GL:-egl} $(BIN)/robot-skills demo --out runs/demo
 
+# One worker process per core, each test file on one worker (module fixtures built once).
 test: $(STAMP)
-	MUJOCO_GL=$${MUJOCO_GL:-egl} $(BIN)/python -m pytest -q
+	MUJOCO_GL=$${MUJOCO_GL:-egl} $(BIN)/python -m pytest -q -n auto --dist loadfile
 
 bench: $(STAMP)
 	$(BIN)/robot-skills bench sim --json runs/bench_sim.json
