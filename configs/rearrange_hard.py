@@ -37,10 +37,11 @@ or a closed container (50/50).
 
   robot-skills train --config configs/rearrange_hard.py:small --workdir runs/train_hard_small
       600 steps of the 0.15M-parameter model (batch 512 x window 2) on the small dataset.
-      `make demo` (steps 1-4; 291 s with make while a training run shared the 2 cores, 118 s
-      alone with the earlier 16-step windows): 16 episodes (8,920 steps); closed loop on 10
-      eval episodes 0/10 (5 collisions, 5 timeouts; skill accuracy vs the expert's labels
-      0.58), the scripted expert 10/10 -- 16 demonstrations are too few (see README).
+      `make demo` (steps 1-4; 157 s with make alone on the 2 cores, the package reinstalled
+      first; the demo itself 150 s): 16 episodes (10,906 steps, the state-based expert);
+      closed loop on 10 eval episodes 0/10 (5 collisions, 5 timeouts; skill accuracy vs the
+      expert's labels 0.86), the scripted expert 10/10 -- 16 demonstrations are too few (see
+      README).
 
   robot-skills compare --config configs/rearrange_hard.py:small --workdir runs/cmp
       The small dataset once, then the Skill Transformer, flat_bc and skill_nocond (same data,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import imageio.v2 as imageio
@@ -24,7 +25,13 @@ def write_video(path: str | os.PathLike, frames: list[np.ndarray], fps: int = 10
     path.parent.mkdir(parents=True, exist_ok=True)
     if not frames:
         raise ValueError(f"no frames to write to {path}")
-    imageio.mimwrite(path, frames, fps=fps, macro_block_size=16)
+    with warnings.catch_warnings():
+        # imageio-ffmpeg starts ffmpeg with subprocess (fork and exec in C, no Python between),
+        # which trips JAX's at-fork warning about deadlocks in a process that has run JAX; the
+        # warning is about a child that keeps running Python, not an exec'd one.
+        warnings.filterwarnings("ignore", message=r"os\.fork\(\) was called",
+                                category=RuntimeWarning)
+        imageio.mimwrite(path, frames, fps=fps, macro_block_size=16)
     return path
 
 
