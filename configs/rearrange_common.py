@@ -26,7 +26,10 @@ MODEL_VARIANTS = {
 # base only"); the best rearrange_hard policy so far.
 HEAD_VARIANTS = {"bins": {"action_bins": 64, "loss": {"arm_weight": 1.0}},
                  "bins_base": {"action_bins": 64, "bin_dims": "base", "loss": {"arm_weight": 25.0}}}
-VARIANTS = ("small", "depth", "rgb") + tuple(MODEL_VARIANTS) + tuple(HEAD_VARIANTS)
+# "roles": skill roles (robot_skills.data.roles): a role head and role-conditioned skill tokens
+# (navigate to the source vs to the goal); combines with any head and with neither baseline
+# (both drop the skill condition the role refines).
+VARIANTS = ("small", "depth", "rgb", "roles") + tuple(MODEL_VARIANTS) + tuple(HEAD_VARIANTS)
 
 
 def parse_variant(variant: str) -> set[str]:
@@ -40,6 +43,9 @@ def parse_variant(variant: str) -> set[str]:
         if len(picked) > 1:
             raise ValueError(f"config variants {picked} exclude each other: pick one {what} "
                              f"variant")
+    if "roles" in tokens and tokens & set(MODEL_VARIANTS):
+        raise ValueError(f"config variant 'roles' refines the skill condition, which the "
+                         f"baselines {sorted(tokens & set(MODEL_VARIANTS))} do not have: drop one")
     return tokens
 
 
@@ -54,7 +60,8 @@ def rearrange_config(task: str, variant: str, episodes: int, small_episodes: int
     c.env.camera_size = 64  # pixels (square)
 
     d = c.data = ml_collections.ConfigDict()
-    suffix = "".join(f"_{t}" for t in sorted(tokens - set(MODEL_VARIANTS) - set(HEAD_VARIANTS)))
+    suffix = "".join(f"_{t}" for t in sorted(tokens - set(MODEL_VARIANTS) - set(HEAD_VARIANTS)
+                                             - {"roles"}))
     # (model and head variants train on the same data)
     d.dir = f"runs/data/{task}{suffix}"  # dataset directory: `generate --out` default
     # Generation (`robot-skills generate`).
@@ -104,6 +111,9 @@ def rearrange_config(task: str, variant: str, episodes: int, small_episodes: int
         head = dict(HEAD_VARIANTS[t])
         c.model.loss.update(head.pop("loss", {}))
         c.model.update(head)
+    if "roles" in tokens:
+        from robot_skills.data.roles import NUM_ROLES
+        c.model.num_roles = NUM_ROLES
     c.train = train_section(tokens)
     return c
 

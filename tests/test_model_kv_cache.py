@@ -16,7 +16,8 @@ TINY = dict(d_model=32, num_layers=2, num_heads=2, mlp_dim=64, state_hidden=32, 
 B = 2
 # The baselines keep the token layout, so the cache must agree with the full pass for them too.
 BASELINES = {"skill_transformer": {}, "skill_nocond": {"skill_conditioning": False},
-             "flat_bc": {"skill_head": False, "skill_conditioning": False}}
+             "flat_bc": {"skill_head": False, "skill_conditioning": False},
+             "roles": {"num_roles": 3}}  # not a baseline: skill roles refine the condition
 
 
 def _setup(config, T, seed=0):
@@ -86,10 +87,14 @@ def test_free_running_cache_equals_recomputing_the_window_every_step(variant):
     _, free, reset = _step_fns(model)
     cache = reset(init_cache(config, B), np.ones(B, bool), kw)
     chosen = np.zeros((B, T), np.int32)
-    recompute = jax.jit(lambda o, s, m: model.predict_last(o, s, mask=m))
+    roles = np.zeros((B, T), np.int32)
+    recompute = jax.jit(lambda o, s, m, r: model.predict_last(
+        o, s, mask=m, past_role=r if config.num_roles else None))
     for t in range(T):
         out, cache = free(cache, _at(obs, t))
         chosen[:, t] = np.asarray(out["skill"])
+        if config.num_roles:
+            roles[:, t] = np.asarray(out["role"])
         # The reference: the window so far, left-padded to T, recomputed from scratch.
         window = {k: np.zeros_like(v) for k, v in obs.items()}
         mask = np.zeros((B, T), bool)
@@ -97,9 +102,14 @@ def test_free_running_cache_equals_recomputing_the_window_every_step(variant):
             window[k][:, T - t - 1:] = obs[k][:, :t + 1]
         past = np.zeros((B, T), np.int32)
         past[:, T - t - 1:] = chosen[:, :t + 1]
+        past_role = np.zeros((B, T), np.int32)
+        past_role[:, T - t - 1:] = roles[:, :t + 1]
         mask[:, T - t - 1:] = True
-        ref = recompute(window, past, mask)
+        ref = recompute(window, past, mask, past_role)
         np.testing.assert_array_equal(out["skill"], ref["skill"])
+        if config.num_roles:
+            np.testing.assert_array_equal(out["role"], ref["role"])
+            np.testing.assert_allclose(out["role_logits"], ref["role_logits"], atol=1e-5)
         np.testing.assert_allclose(out["skill_logits"], ref["skill_logits"], atol=1e-5)
         np.testing.assert_allclose(out["action"], ref["action"], atol=1e-5)
 

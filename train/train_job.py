@@ -81,7 +81,7 @@ def device_batch(batch: dict, sharding, extra_keys: tuple[str, ...] = ()) -> dic
     placed on the mesh (batch axis split over 'data')."""
     out = {"observation": {k: v for k, v in batch["observation"].items()},
            "action": batch["action"], "skill": batch["skill"], "mask": batch["mask"]}
-    for k in ("task_id", "condition_skill") + tuple(extra_keys):
+    for k in ("task_id", "condition_skill", "role", "condition_role") + tuple(extra_keys):
         if k in batch:
             out[k] = batch[k]
     return jax.device_put(out, sharding)

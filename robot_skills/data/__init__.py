@@ -8,6 +8,7 @@ no TensorFlow) and read back as normalised training windows.
   dataset.py        EpisodeDataset: open + validate a directory, random access to episodes
   sampling.py       train/val split, uniform (episode, t) positions, padded windows (pure)
   loader.py         WindowLoader: batch(step), iterate(start_step) with thread prefetch
+  roles.py          skill roles (none / source / goal) derived from an episode's labels and state
 """
 
 from robot_skills.data.errors import DatasetError

@@ -19,6 +19,9 @@ Batch layout (B = batch_size, T = window):
                      episode), so the action head learns the expert's action under a skill
                      switched too early or too late, as a closed-loop skill head does. `skill`
                      stays the skill head's target.
+  role, condition_role (B, T) int32, with roles=True: the skill roles of
+                     robot_skills.data.roles (derived per episode from its skill labels and raw
+                     state), shifted like condition_skill.
 With episodes_per_batch = G > 0 the rows come in G group-major runs of B/G windows of one episode
 (robot_skills.data.sampling.sample_positions).
 Padding steps are zeros (skill 0) with mask False.
@@ -37,10 +40,11 @@ from robot_skills.data.dataset import EpisodeDataset, EpisodeDatasets, open_data
 from robot_skills.data.errors import DatasetError
 from robot_skills.data.features import DataSpec
 from robot_skills.data.normalization import FIELDS, MODES, normalize
+from robot_skills.data.roles import skill_roles
 from robot_skills.data.sampling import (SPLITS, check_skill_shift, sample_positions,
                                         skill_shifts, split_episodes, window_indices)
 
-_STEP_FIELDS = ("state", "depth", "rgb", "action", "skill", "is_first")
+_STEP_FIELDS = ("state", "depth", "rgb", "action", "skill", "role", "is_first")
 
 
 class EpisodeCache:
@@ -80,7 +84,7 @@ class WindowLoader:
                  window: int = 16, batch_size: int = 64, seed: int = 0, val_fraction: float = 0.05,
                  normalization: dict | None = None, prefetch: int = 4, threads: int = 2,
                  cache_mb: float = 8, episodes_per_batch: int = 0, skill_shift: int = 0,
-                 skill_shift_prob: float = 0.0):
+                 skill_shift_prob: float = 0.0, roles: bool = False):
         if split not in SPLITS:
             raise ValueError(f"unknown split {split!r}; use one of {SPLITS}")
         if window < 1 or batch_size < 1:
@@ -112,6 +116,13 @@ class WindowLoader:
                                f"episodes, val_fraction={val_fraction})")
         self.lengths = dataset.lengths[self.episodes]  # (N_split,)
         self.cache = EpisodeCache(int(cache_mb * 2**20))
+        self.roles = roles
+
+    def _episode(self, record: int) -> dict:
+        ep = self.dataset.episode(record)
+        if self.roles:
+            ep = dict(ep, role=skill_roles(ep["skill"], ep["state"]))
+        return ep
 
     @classmethod
     def from_config(cls, config, split: str = "train", data_dir: str | None = None
@@ -125,7 +136,8 @@ class WindowLoader:
                    prefetch=d.prefetch, threads=d.threads, cache_mb=d.cache_mb,
                    episodes_per_batch=int(d.get("episodes_per_batch", 0)),
                    skill_shift=int(d.get("skill_shift", 0)),
-                   skill_shift_prob=float(d.get("skill_shift_prob", 0.0)))
+                   skill_shift_prob=float(d.get("skill_shift_prob", 0.0)),
+                   roles=int((config.get("model") or {}).get("num_roles", 0)) > 0)
 
     @property
     def num_steps(self) -> int:
@@ -145,10 +157,12 @@ class WindowLoader:
         instruction = np.empty(B, dtype=object)
         shift = skill_shifts(self.seed, self.split, step, B, self.skill_shift_prob,
                              self.skill_shift)  # (B,)
+        conditions = ("skill", "role") if self.roles else ("skill",)
         if self.skill_shift > 0:
-            cols["condition_skill"] = np.zeros((B, T), np.int32)
+            for k in conditions:
+                cols[f"condition_{k}"] = np.zeros((B, T), np.int32)
         for r in np.unique(records):
-            ep = self.cache.get(int(r), self.dataset.episode)
+            ep = self.cache.get(int(r), self._episode)
             rows = np.flatnonzero(records == r)
             for k in _STEP_FIELDS:
                 if k in ep:
@@ -158,7 +172,8 @@ class WindowLoader:
             instruction[rows] = ep["instruction"]
             if "condition_skill" in cols:
                 shifted = np.clip(idx[rows] + shift[rows, None], 0, len(ep["skill"]) - 1)
-                cols["condition_skill"][rows] = ep["skill"][shifted]
+                for k in conditions:
+                    cols[f"condition_{k}"][rows] = ep[k][shifted]
         stats, modes = self.dataset.stats, self.normalization
         for k in FIELDS:
             cols[k] = normalize(cols[k], stats[k], modes.get(k, "none"))

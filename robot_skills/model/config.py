@@ -38,6 +38,7 @@ class LossConfig:
     skill_loss: str = "cross_entropy"  # or "focal" (as in the Skill Transformer paper)
     focal_gamma: float = 2.0
     label_smoothing: float = 0.0  # of the skill targets (cross_entropy only)
+    role_weight: float = 1.0  # skill-role cross-entropy (models with num_roles > 0)
 
     def __post_init__(self):
         if self.skill_loss not in SKILL_LOSSES:
@@ -74,6 +75,11 @@ class ModelConfig:
     skill_head: bool = True  # False: no skill classifier, no skill loss (flat behaviour cloning)
     skill_conditioning: bool = True  # False: the skill token is a constant learned token and
     #                                   the action head reads the action token alone
+    # Skill roles (robot_skills.data.roles): 0 = off; NUM_ROLES (3: none / source / goal) = a
+    # role head next to the skill head, and the role's embedding added to the skill token and
+    # to the action head's condition (ground truth while training, the argmax at run time), so
+    # "navigate" to the source and to the goal are different conditions.
+    num_roles: int = 0
     # Action head. 0: base and arm regressed (MSE). K >= 2: each of the 7 base/arm dims is a
     # K-way category over [-1, 1] (normalised units; the data's action normalisation must be
     # "none" or "bounds"), trained with cross-entropy on two-hot targets and read out as the
@@ -109,6 +115,10 @@ class ModelConfig:
             raise ValueError(f"unknown bin_dims {self.bin_dims!r}; use one of {BIN_DIMS}")
         if self.action_readout < 0:
             raise ValueError(f"action_readout must be >= 0, got {self.action_readout}")
+        if self.num_roles < 0 or (self.num_roles and not self.skill_conditioning):
+            raise ValueError(f"num_roles={self.num_roles}: use 0 (no roles) or the number of "
+                             f"roles (robot_skills.data.roles.NUM_ROLES) with skill_head=True "
+                             f"and skill_conditioning=True (the role refines the skill token)")
         if self.skill_conditioning and not self.skill_head:
             raise ValueError("skill_conditioning=True needs skill_head=True: at run time the "
                              "action is conditioned on the skill the head predicts. For flat "

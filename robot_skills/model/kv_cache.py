@@ -102,14 +102,16 @@ def reset_cache(model, cache: KVCache, reset, task_id=None, prefix=None, prefix_
                    step=jnp.where(reset, 0, cache.step), pos=cache.pos)
 
 
-def cached_step(model, cache: KVCache, observation: dict, skill=None) -> tuple[dict, KVCache]:
+def cached_step(model, cache: KVCache, observation: dict, skill=None, role=None
+                ) -> tuple[dict, KVCache]:
     """Advances every env by one time step.
 
     observation {"state": (B, D), [images (B, H, W, C)]}; skill (B,) int to force the skill
     condition (teacher forcing, tests), else model.choose_skill (argmax of the skill logits;
-    NO_SKILL without a skill head).
+    NO_SKILL without a skill head); role (B,) likewise for a model with skill roles (else the
+    argmax of its role logits).
     Returns ({"skill_logits": (B, S), "skill": (B,), "action": (B, 7) normalised,
-    "gripper_logits": (B, 2)}, new cache).
+    "gripper_logits": (B, 2)} (+ "role_logits" (B, R), "role" (B,) with roles), new cache).
     """
     c = model.config
     B = cache.batch_size
@@ -125,15 +127,20 @@ def cached_step(model, cache: KVCache, observation: dict, skill=None) -> tuple[d
                               steps[:, :1], slot_step, slot_valid, base)
     logits = model.skill_logits(h[:, 0])  # (B, S)
     chosen = model.choose_skill(logits) if skill is None else jnp.asarray(skill, jnp.int32)
+    role_logits = model.role_logits(h[:, 0])  # (B, R) or None
+    if role_logits is not None and role is None:
+        role = jnp.argmax(role_logits, -1).astype(jnp.int32)
     # Pass 2: skill token of the chosen skill + action read-out token.
     slot_valid = jax.lax.dynamic_update_slice(slot_valid, jnp.ones((B, n), bool), (0, base))
-    x = jnp.stack([model.skill_tokens(chosen), model.action_tokens((B,))], axis=1)  # (B, 2, d)
+    x = jnp.stack([model.skill_tokens(chosen, role), model.action_tokens((B,))], axis=1)
     mid = dataclasses.replace(cache, keys=keys, values=values)
     q_groups = np.array([int(A.Group.SKILL), int(A.Group.ACTION)], np.int32)
     h, keys, values = _layers(model, mid, x, q_groups, steps[:, 1:], slot_step, slot_valid,
                               base + 1)
-    heads = model.action_outputs(h[:, 1], chosen)
+    heads = model.action_outputs(h[:, 1], chosen, role)
     out = {"skill_logits": logits, "skill": chosen, "action": heads["action"],
            "gripper_logits": heads["gripper_logits"]}
+    if role_logits is not None:
+        out |= {"role_logits": role_logits, "role": jnp.asarray(role, jnp.int32)}
     return out, KVCache(keys=keys, values=values, slot_step=slot_step, slot_valid=slot_valid,
                         step=cache.step + 1, pos=cache.pos + 1)

@@ -68,6 +68,18 @@ def loss_from_outputs(outputs: dict, batch: dict, cfg: LossConfig,
         metrics["skill_loss"] = skill_l
         metrics["skill_accuracy"] = _masked_mean(
             (jnp.argmax(logits, -1) == skill).astype(jnp.float32), mask)
+    if "role_logits" in outputs:  # skill roles (robot_skills.data.roles)
+        if "role" not in batch:
+            raise ValueError("this model has skill roles (model.num_roles > 0) but the batch "
+                             "has no 'role' labels: build the loader with roles=True "
+                             "(WindowLoader.from_config does so for such a config)")
+        role = jnp.asarray(batch["role"], jnp.int32)
+        role_l = _masked_mean(optax.softmax_cross_entropy_with_integer_labels(
+            outputs["role_logits"], role), mask)
+        loss = loss + cfg.role_weight * role_l
+        metrics["role_loss"] = role_l
+        metrics["role_accuracy"] = _masked_mean(
+            (jnp.argmax(outputs["role_logits"], -1) == role).astype(jnp.float32), mask)
     metrics["loss"] = loss
     return loss, metrics
 
@@ -77,12 +89,14 @@ def skill_transformer_loss(model, batch: dict, rng=None, gripper_threshold: floa
     """Teacher-forced loss of `model` on a loader batch (robot_skills.data.loader layout:
     observation/state (B, T, D), action (B, T, 8), skill (B, T), mask (B, T); optional task_id
     (B,), prefix (B, K, d), prefix_mask (B, P) bool, condition_skill (B, T): the skill tokens
-    and the action's condition when they differ from the skill head's target `skill`).
+    and the action's condition when they differ from the skill head's target `skill`; role /
+    condition_role (B, T) likewise for a model with skill roles).
     rng: dropout key (None: no dropout). Weights: model.config.loss.
     Use as nnx.value_and_grad(skill_transformer_loss, has_aux=True)(model, batch, rng, thr):
     the extra arguments positional (nnx transforms do not resolve keyword arguments)."""
     outputs = model(batch["observation"], batch.get("condition_skill", batch["skill"]),
                     mask=batch["mask"], task_id=batch.get("task_id"), prefix=batch.get("prefix"),
-                    prefix_mask=batch.get("prefix_mask"), rng=rng)
+                    prefix_mask=batch.get("prefix_mask"), rng=rng,
+                    role=batch.get("condition_role", batch.get("role")))
     return loss_from_outputs(outputs, batch, model.config.loss, gripper_threshold,
                              skill_head=model.config.skill_head)

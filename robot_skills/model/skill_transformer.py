@@ -14,6 +14,12 @@ token (its group embedding) and the action head reads the action token alone (in
 so the action never sees a skill; `skill_head=False` (flat behaviour cloning, which also needs
 no conditioning) has no skill classifier: its skill logits are zeros and its chosen skill is
 NO_SKILL (-1).
+
+Skill roles (`num_roles` > 0, robot_skills.data.roles): a role head reads the state token next
+to the skill head, and the role's embedding is added to the skill's wherever the skill
+conditions (the skill token, the action head), so the condition says which receptacle the
+skill serves (navigate to the source vs to the goal). `role` is then required wherever `skill`
+is passed; outputs gain "role_logits".
 """
 
 from __future__ import annotations
@@ -47,6 +53,9 @@ class SkillTransformer(nnx.Module):
                             if c.skill_conditioning else None)
         init = nnx.initializers.normal(0.02)
         self.group_embed = nnx.Param(init(rngs.params(), (len(A.Group), d)))  # (G, d)
+        self.role_embed = (nnx.Embed(c.num_roles, d, dtype=dt, rngs=rngs)
+                           if c.num_roles else None)
+        self.role_head = nnx.Linear(d, c.num_roles, dtype=dt, rngs=rngs) if c.num_roles else None
         self.task_embed = (nnx.Embed(c.num_tasks, c.task_tokens * d, dtype=dt, rngs=rngs)
                            if c.num_tasks > 0 else None)
         self.blocks = nnx.List([Block(d, c.num_heads, c.mlp_dim, c.context, c.dropout,
@@ -67,12 +76,22 @@ class SkillTransformer(nnx.Module):
         """(B, T, d) (or (B, d) for one step)."""
         return self.tokenizer(observation) + self._group(A.Group.STATE)
 
-    def skill_tokens(self, skill):
+    def condition(self, skill, role=None):
+        """(...,) int skill (and role, required with num_roles > 0) -> (..., d) embedding."""
+        z = self.skill_embed(skill)
+        if self.role_embed is not None:
+            if role is None:
+                raise ValueError(f"this model has skill roles (num_roles="
+                                 f"{self.config.num_roles}): pass role with the skill")
+            z = z + self.role_embed(jnp.asarray(role, jnp.int32))
+        return z
+
+    def skill_tokens(self, skill, role=None):
         """(...,) int -> (..., d); without conditioning the same learned token for any skill."""
         if self.skill_embed is None:
             return jnp.broadcast_to(self._group(A.Group.SKILL),
                                     jnp.shape(skill) + (self.config.d_model,))
-        return self.skill_embed(skill) + self._group(A.Group.SKILL)
+        return self.condition(skill, role) + self._group(A.Group.SKILL)
 
     def action_tokens(self, shape: tuple[int, ...]):
         return jnp.broadcast_to(self._group(A.Group.ACTION), shape + (self.config.d_model,))
@@ -111,7 +130,11 @@ class SkillTransformer(nnx.Module):
             return jnp.full(logits.shape[:-1], NO_SKILL, jnp.int32)
         return jnp.argmax(logits, axis=-1).astype(jnp.int32)
 
-    def action_outputs(self, h_action, skill) -> dict:
+    def role_logits(self, h_state):
+        """(..., d) -> (..., R) float32, or None for a model without roles."""
+        return None if self.role_head is None else self.role_head(h_state).astype(jnp.float32)
+
+    def action_outputs(self, h_action, skill, role=None) -> dict:
         """(..., d) action-token features and (...,) skill -> float32 {"action": (..., 7)
         normalised, "gripper_logits": (..., 2)} and, with action_bins = K, "action_logits"
         (..., n, K) for the first n = num_binned dims (7, or 2 with bin_dims="base"; "action"
@@ -119,7 +142,8 @@ class SkillTransformer(nnx.Module):
         c = self.config
         z = h_action
         if self.skill_embed is not None:
-            z = jnp.concatenate([h_action, self.skill_embed(skill).astype(h_action.dtype)], -1)
+            z = jnp.concatenate([h_action, self.condition(skill, role).astype(h_action.dtype)],
+                                -1)
         out = self.action_head(z).astype(jnp.float32)
         grip = out[..., -2:]
         n = self.num_binned
@@ -132,21 +156,22 @@ class SkillTransformer(nnx.Module):
 
     # ------------------------------------------------------------------ full window
     def __call__(self, observation: dict, skill, *, mask=None, task_id=None, prefix=None,
-                 prefix_mask=None, rng=None) -> dict:
+                 prefix_mask=None, rng=None, role=None) -> dict:
         """Teacher-forced forward pass over a window.
 
         observation {"state": (B, T, D), [images (B, T, H, W, C)]}; skill (B, T) int (the skill
         token and the action head's condition at every step); mask (B, T) bool (False: left
         padding); task_id (B,); prefix (B, K, d); prefix_mask (B, P) bool; rng: dropout key.
         Returns float32 {"skill_logits": (B, T, S), "action": (B, T, 7), "gripper_logits":
-        (B, T, 2)} (and "action_logits" (B, T, n, K) with action_bins = K). T may exceed
+        (B, T, 2)} (and "action_logits" (B, T, n, K) with action_bins = K; "role_logits"
+        (B, T, R) with roles, whose role (B, T) int is then required like skill). T may exceed
         config.context: attention then slides (span = context).
         """
         c = self.config
         skill = jnp.asarray(skill, jnp.int32)
         B, T = skill.shape
         mask = jnp.ones((B, T), bool) if mask is None else jnp.asarray(mask, bool)
-        tokens = jnp.stack([self.state_tokens(observation), self.skill_tokens(skill),
+        tokens = jnp.stack([self.state_tokens(observation), self.skill_tokens(skill, role),
                             self.action_tokens((B, T))], axis=2)  # (B, T, 3, d)
         x = tokens.reshape(B, T * A.TOKENS_PER_STEP, c.d_model)  # (B, 3T, d)
         valid = jnp.repeat(mask, A.TOKENS_PER_STEP, axis=1)  # (B, 3T)
@@ -167,22 +192,33 @@ class SkillTransformer(nnx.Module):
         h = self.final_norm(x)[:, P:].reshape(B, T, A.TOKENS_PER_STEP, c.d_model)
         h_state = h[:, :, A.STEP_GROUPS.index(A.Group.STATE)]  # (B, T, d)
         h_action = h[:, :, A.STEP_GROUPS.index(A.Group.ACTION)]
-        return {"skill_logits": self.skill_logits(h_state),
-                **self.action_outputs(h_action, skill)}
+        out = {"skill_logits": self.skill_logits(h_state),
+               **self.action_outputs(h_action, skill, role)}
+        if self.role_head is not None:
+            out["role_logits"] = self.role_logits(h_state)
+        return out
 
     def predict_last(self, observation: dict, past_skill, *, mask=None, task_id=None,
-                     prefix=None) -> dict:
+                     prefix=None, past_role=None) -> dict:
         """Closed-loop prediction for the last step of a window by full recomputation (the
         reference the KV cache is benchmarked against): pass 1 reads the skill at step T-1
         (its logits never see skill_{T-1}), pass 2 conditions the action on that argmax.
-        past_skill (B, T): skills the policy chose at earlier steps (entry T-1 is ignored).
-        Returns {"skill_logits": (B, S), "skill": (B,), "action": (B, 7), "gripper_logits": (B, 2)}.
+        past_skill (B, T): skills the policy chose at earlier steps (entry T-1 is ignored);
+        past_role (B, T) likewise, for a model with roles.
+        Returns {"skill_logits": (B, S), "skill": (B,), "action": (B, 7), "gripper_logits": (B, 2)}
+        (and "role_logits" (B, R), "role" (B,) with roles).
         """
         skill = jnp.asarray(past_skill, jnp.int32)
-        first = self(observation, skill, mask=mask, task_id=task_id, prefix=prefix)
+        role = None if past_role is None else jnp.asarray(past_role, jnp.int32)
+        first = self(observation, skill, mask=mask, task_id=task_id, prefix=prefix, role=role)
         logits = first["skill_logits"][:, -1]
         chosen = self.choose_skill(logits)
+        out = {"skill_logits": logits, "skill": chosen}
+        if self.role_head is not None:
+            out["role_logits"] = first["role_logits"][:, -1]
+            out["role"] = jnp.argmax(out["role_logits"], -1).astype(jnp.int32)
+            role = role.at[:, -1].set(out["role"])
         second = self(observation, skill.at[:, -1].set(chosen), mask=mask, task_id=task_id,
-                      prefix=prefix)
-        return {"skill_logits": logits, "skill": chosen, "action": second["action"][:, -1],
-                "gripper_logits": second["gripper_logits"][:, -1]}
+                      prefix=prefix, role=role)
+        return out | {"action": second["action"][:, -1],
+                      "gripper_logits": second["gripper_logits"][:, -1]}
