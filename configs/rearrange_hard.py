@@ -29,6 +29,13 @@ or a closed container (50/50).
       27/100 unseen. 1,500 more steps of each (`train.init_from=... train.steps=1500
       train.warmup_steps=100`, 11-13 min): `:bins_base` 81/100 eval, 72/100 unseen (the best:
       0.81 / 0.72 of the expert); `:flat_bc,bins_base` 65/100, 32/100.
+      `:bins_base,roles` (skill roles, the same 6,000 + 1,500 steps, 36.5 + 9.3 min; hR_bb1k):
+      85/100 eval, 61/100 unseen. `:bins_base` on 2,000 demos (hard1000s + hard1000t, below;
+      39.6 + 9.4 min; hS_bb2k): 79/100 eval, 63/100 unseen.
+
+  robot-skills generate --config configs/rearrange_hard.py --out runs/data/hard1000t data.noise_std=0.1 data.start=1132
+      1,000 more (training indices from 1,132, after hard1000s's): 540,631 steps, 1,516 s,
+      expert success under that noise 1,000/1,157.
 
   robot-skills train --config configs/rearrange_hard.py --workdir runs/hE --data runs/data/hard1000
       6,000 steps on hard1000 (80 min of wall time while flat_bc trained beside it on the 2
@@ -71,6 +78,6 @@ from configs.rearrange_common import rearrange_config
 
 
 def get_config(variant: str = ""):
-    """variant: comma-separated "small", "depth", "rgb", and one of the baselines "flat_bc",
-    "skill_nocond" (see configs/rearrange_common.py)."""
+    """variant: comma-separated "small", "depth", "rgb", "roles", a head ("bins", "bins_base")
+    and one of the baselines "flat_bc", "skill_nocond" (see configs/rearrange_common.py)."""
     return rearrange_config("rearrange_hard", variant, episodes=1000, small_episodes=16)
