@@ -21,6 +21,17 @@ def _masked_mean(x, mask):
     return (x * m).sum() / jnp.maximum(m.sum(), 1.0)
 
 
+def _accuracy(logits, labels, mask):
+    """(B, T, K) logits, (B, T) int labels -> masked mean of argmax == label."""
+    return _masked_mean((jnp.argmax(logits, -1) == labels).astype(jnp.float32), mask)
+
+
+def _classification(logits, labels, mask):
+    """(masked mean cross-entropy, masked accuracy) of (B, T, K) logits and (B, T) labels."""
+    ce = optax.softmax_cross_entropy_with_integer_labels(logits, labels)
+    return _masked_mean(ce, mask), _accuracy(logits, labels, mask)
+
+
 def skill_loss_terms(logits, skill, cfg: LossConfig):
     """(B, T, S) float32, (B, T) int -> per-step loss (B, T)."""
     S = logits.shape[-1]
@@ -52,34 +63,25 @@ def loss_from_outputs(outputs: dict, batch: dict, cfg: LossConfig,
         if n == NUM_CONTINUOUS:  # else the arm stays regressed (bin_dims="base")
             arm_term = metrics["arm_ce"] = _masked_mean(ce[..., ARM].mean(-1), mask)
     grip = gripper_target(action, gripper_threshold)  # (B, T)
-    grip_l = _masked_mean(
-        optax.softmax_cross_entropy_with_integer_labels(outputs["gripper_logits"], grip), mask)
+    grip_l, grip_acc = _classification(outputs["gripper_logits"], grip, mask)
     loss = cfg.base_weight * base_term + cfg.arm_weight * arm_term + cfg.gripper_weight * grip_l
-    metrics |= {
-        "gripper_loss": grip_l,
-        "gripper_accuracy": _masked_mean(
-            (jnp.argmax(outputs["gripper_logits"], -1) == grip).astype(jnp.float32), mask),
-    }
+    metrics |= {"gripper_loss": grip_l, "gripper_accuracy": grip_acc}
     if skill_head:
         skill = jnp.asarray(batch["skill"], jnp.int32)  # (B, T)
         logits = outputs["skill_logits"]
         skill_l = _masked_mean(skill_loss_terms(logits, skill, cfg), mask)
         loss = loss + cfg.skill_weight * skill_l
         metrics["skill_loss"] = skill_l
-        metrics["skill_accuracy"] = _masked_mean(
-            (jnp.argmax(logits, -1) == skill).astype(jnp.float32), mask)
+        metrics["skill_accuracy"] = _accuracy(logits, skill, mask)
     if "role_logits" in outputs:  # skill roles (robot_skills.data.roles)
         if "role" not in batch:
             raise ValueError("this model has skill roles (model.num_roles > 0) but the batch "
                              "has no 'role' labels: build the loader with roles=True "
                              "(WindowLoader.from_config does so for such a config)")
-        role = jnp.asarray(batch["role"], jnp.int32)
-        role_l = _masked_mean(optax.softmax_cross_entropy_with_integer_labels(
-            outputs["role_logits"], role), mask)
+        role_l, role_acc = _classification(outputs["role_logits"],
+                                           jnp.asarray(batch["role"], jnp.int32), mask)
         loss = loss + cfg.role_weight * role_l
-        metrics["role_loss"] = role_l
-        metrics["role_accuracy"] = _masked_mean(
-            (jnp.argmax(outputs["role_logits"], -1) == role).astype(jnp.float32), mask)
+        metrics |= {"role_loss": role_l, "role_accuracy": role_acc}
     metrics["loss"] = loss
     return loss, metrics
 
