@@ -28,8 +28,12 @@ HEAD_VARIANTS = {"bins": {"action_bins": 64, "loss": {"arm_weight": 1.0}},
                  "bins_base": {"action_bins": 64, "bin_dims": "base", "loss": {"arm_weight": 25.0}}}
 # "roles": skill roles (robot_skills.data.roles): a role head and role-conditioned skill tokens
 # (navigate to the source vs to the goal); combines with any head and with neither baseline
-# (both drop the skill condition the role refines).
-VARIANTS = ("small", "depth", "rgb", "roles") + tuple(MODEL_VARIANTS) + tuple(HEAD_VARIANTS)
+# (both drop the skill condition the role refines). "routes": the finer "route" scheme (the
+# work pose a step serves: pick / place / the source's / the goal's handle), so "navigate" to
+# open the source and "navigate" to pick from it get different roles.
+ROLE_VARIANTS = {"roles": "receptacle", "routes": "route"}
+VARIANTS = (("small", "depth", "rgb") + tuple(ROLE_VARIANTS) + tuple(MODEL_VARIANTS)
+            + tuple(HEAD_VARIANTS))
 
 
 def parse_variant(variant: str) -> set[str]:
@@ -38,14 +42,17 @@ def parse_variant(variant: str) -> set[str]:
     if unknown:
         raise ValueError(f"unknown config variant(s) {unknown}; valid variants: "
                          f"{', '.join(VARIANTS)} (combine with commas, e.g. 'small,depth')")
-    for group, what in ((MODEL_VARIANTS, "model"), (HEAD_VARIANTS, "action head")):
+    for group, what in ((MODEL_VARIANTS, "model"), (HEAD_VARIANTS, "action head"),
+                        (ROLE_VARIANTS, "role")):
         picked = sorted(tokens & set(group))
         if len(picked) > 1:
             raise ValueError(f"config variants {picked} exclude each other: pick one {what} "
                              f"variant")
-    if "roles" in tokens and tokens & set(MODEL_VARIANTS):
-        raise ValueError(f"config variant 'roles' refines the skill condition, which the "
-                         f"baselines {sorted(tokens & set(MODEL_VARIANTS))} do not have: drop one")
+    for role in sorted(tokens & set(ROLE_VARIANTS)):
+        if tokens & set(MODEL_VARIANTS):
+            raise ValueError(f"config variant {role!r} refines the skill condition, which the "
+                             f"baselines {sorted(tokens & set(MODEL_VARIANTS))} do not have: "
+                             f"drop one")
     return tokens
 
 
@@ -61,7 +68,7 @@ def rearrange_config(task: str, variant: str, episodes: int, small_episodes: int
 
     d = c.data = ml_collections.ConfigDict()
     suffix = "".join(f"_{t}" for t in sorted(tokens - set(MODEL_VARIANTS) - set(HEAD_VARIANTS)
-                                             - {"roles"}))
+                                             - set(ROLE_VARIANTS)))
     # (model and head variants train on the same data)
     d.dir = f"runs/data/{task}{suffix}"  # dataset directory: `generate --out` default
     # Generation (`robot-skills generate`).
@@ -111,9 +118,11 @@ def rearrange_config(task: str, variant: str, episodes: int, small_episodes: int
         head = dict(HEAD_VARIANTS[t])
         c.model.loss.update(head.pop("loss", {}))
         c.model.update(head)
-    if "roles" in tokens:
-        from robot_skills.data.roles import NUM_ROLES
-        c.model.num_roles = NUM_ROLES
+    d.role_scheme = "receptacle"  # robot_skills.data.roles scheme, used when model.num_roles > 0
+    for t in tokens & set(ROLE_VARIANTS):
+        from robot_skills.data.roles import num_roles
+        d.role_scheme = ROLE_VARIANTS[t]
+        c.model.num_roles = num_roles(d.role_scheme)
     c.train = train_section(tokens)
     return c
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from robot_skills.data.roles import GOAL, NONE, SOURCE, skill_roles
+from robot_skills.data.roles import (GOAL, GOAL_HANDLE, NONE, PICK_ROUTE, PLACE_ROUTE,
+                                     SOURCE, SOURCE_HANDLE, skill_roles)
 from sim.env import RearrangeEnv
 from sim.expert import ExpertConfig
 from sim.scene import sample_scene, split_seed
@@ -68,6 +69,51 @@ def test_derived_roles_match_the_planner(rollouts):
                 assert set(derived[skill == s]) >= {SOURCE, GOAL}, (task, Skill(s).name)
 
 
+_ROUTES = ("target_route", "goal_route", "source_open_route", "goal_open_route")  # route roles 1-4
+
+
+def test_route_roles_name_the_pose_each_navigate_ends_at(rollouts):
+    """The "route" scheme: every navigate run of the expert ends at the work pose of the route
+    its role names (that route's path length in the recorded state is the shortest of the
+    episode's routes, within 5 cm: equal poses share one path); manipulations map onto their
+    receptacle roles (pick -> pick, place -> place, open / close -> that receptacle's handle)."""
+    from robot_skills.data.roles import _runs
+    from sim.observation import state_slices
+
+    sl = state_slices()
+    to_route = {SOURCE: SOURCE_HANDLE, GOAL: GOAL_HANDLE}
+    navigated = set()
+    for r, task in rollouts:
+        n = len(r.labels)
+        skill = np.array([i["expert_skill"] for i in r.infos[:n]])
+        state = np.asarray(r.states[:n])
+        route = skill_roles(skill, state, "route")
+        receptacle = skill_roles(skill, state, "receptacle")
+        flags = state[0, sl["task_flags"]]
+        exists = np.array([True, True, flags[0] > 0.5, flags[1] > 0.5])
+        for a, b in _runs(skill):
+            s = int(skill[a])
+            assert len(set(route[a:b])) == 1, (task, a, b)
+            if s == Skill.NAVIGATE:
+                length = np.array([state[b - 1, sl[k]][2] for k in _ROUTES])
+                length[~exists] = np.inf
+                k = int(route[a])
+                assert k != NONE and length[k - 1] <= length.min() + 0.05, (task, a, k, length)
+                navigated.add(k)
+            elif s == Skill.PICK:
+                assert route[a] == PICK_ROUTE
+            elif s == Skill.PLACE:
+                assert route[a] == PLACE_ROUTE
+            elif s in (Skill.OPEN, Skill.CLOSE):
+                assert route[a] == to_route[int(receptacle[a])], (task, a)
+            else:
+                assert route[a] == NONE
+    # the drives to the handles and to the place pose all occur in these three episodes
+    assert navigated >= {PLACE_ROUTE, SOURCE_HANDLE, GOAL_HANDLE}, navigated
+    with pytest.raises(ValueError, match="unknown role scheme"):
+        skill_roles(skill, state, "routes")
+
+
 def test_roles_of_a_synthetic_episode():
     """navigate -> open goal -> navigate -> open source -> pick -> navigate -> place -> stop,
     with the articulation moving where the open runs say."""
@@ -86,6 +132,14 @@ def test_roles_of_a_synthetic_episode():
     state[13:, art] = 1.0
     expect = [GOAL] * 7 + [SOURCE] * 9 + [GOAL] * 5 + [NONE] * 2
     np.testing.assert_array_equal(skill_roles(skill, state), expect)
+    # the route scheme tells the drive to the source's handle from the drive to the pick pose
+    # (both "navigate, source" above)
+    runs.insert(4, (Skill.NAVIGATE, 2))
+    skill2 = np.concatenate([[int(s)] * k for s, k in runs])
+    state2 = np.concatenate([state[:13], np.repeat(state[13:14], 2, 0), state[13:]])
+    expect = ([GOAL_HANDLE] * 7 + [SOURCE_HANDLE] * 6 + [PICK_ROUTE] * 5 + [PLACE_ROUTE] * 5
+              + [NONE] * 2)
+    np.testing.assert_array_equal(skill_roles(skill2, state2, "route"), expect)
     # an open run that moves nothing falls back on the expert's order: goal first when it must
     # end closed and is not open
     state[:, art:art + 2] = 0.0
@@ -131,3 +185,18 @@ def test_loader_serves_roles_and_the_model_trains_on_them(write_dataset):
     out = [model(batch["observation"], batch["skill"], mask=batch["mask"],
                  role=np.full_like(batch["role"], r))["action"] for r in (SOURCE, GOAL)]
     assert float(jax.numpy.abs(out[0] - out[1]).max()) > 1e-4
+
+    # the "routes" variant: the route scheme's five roles from the same files
+    routes = get_config("small,routes")
+    routes.data.batch_size, routes.data.val_fraction = 32, 0.0
+    assert (routes.model.num_roles, routes.data.role_scheme) == (5, "route")
+    batch = WindowLoader.from_config(routes, "train", data).batch(0)
+    ep = loader.dataset.episode(int(batch["episode"][0]))
+    t = int(batch["t"][0])
+    assert batch["role"][0, -1] == skill_roles(ep["skill"], ep["state"], "route")[t]
+    assert SOURCE_HANDLE in set(batch["role"][batch["mask"]])
+    routes.model.num_roles = 3
+    with pytest.raises(ValueError, match="data.role_scheme='route' has 5 roles"):
+        WindowLoader.from_config(routes, "train", data)
+    with pytest.raises(ValueError, match="exclude each other"):
+        get_config("roles,routes")

@@ -19,9 +19,9 @@ Batch layout (B = batch_size, T = window):
                      episode), so the action head learns the expert's action under a skill
                      switched too early or too late, as a closed-loop skill head does. `skill`
                      stays the skill head's target.
-  role, condition_role (B, T) int32, with roles=True: the skill roles of
-                     robot_skills.data.roles (derived per episode from its skill labels and raw
-                     state), shifted like condition_skill.
+  role, condition_role (B, T) int32, with roles="receptacle" or "route" (a scheme of
+                     robot_skills.data.roles): the skill roles (derived per episode from its
+                     skill labels and raw state), shifted like condition_skill.
 With episodes_per_batch = G > 0 the rows come in G group-major runs of B/G windows of one episode
 (robot_skills.data.sampling.sample_positions).
 Padding steps are zeros (skill 0) with mask False.
@@ -40,7 +40,7 @@ from robot_skills.data.dataset import EpisodeDataset, EpisodeDatasets, open_data
 from robot_skills.data.errors import DatasetError
 from robot_skills.data.features import DataSpec
 from robot_skills.data.normalization import FIELDS, MODES, normalize
-from robot_skills.data.roles import skill_roles
+from robot_skills.data.roles import num_roles, skill_roles
 from robot_skills.data.sampling import (SPLITS, check_skill_shift, sample_positions,
                                         skill_shifts, split_episodes, window_indices)
 
@@ -77,6 +77,20 @@ def _nbytes(ep: dict) -> int:
     return sum(v.nbytes for v in ep.values() if isinstance(v, np.ndarray))
 
 
+def role_scheme(config) -> str:
+    """The role scheme a config trains with: "" when model.num_roles is 0 (no roles), else
+    data.role_scheme (default "receptacle"), whose role count must equal model.num_roles."""
+    n = int((config.get("model") or {}).get("num_roles", 0))
+    if n == 0:
+        return ""
+    scheme = str(config.data.get("role_scheme", "receptacle"))
+    if num_roles(scheme) != n:
+        raise ValueError(f"model.num_roles={n} but data.role_scheme={scheme!r} has "
+                         f"{num_roles(scheme)} roles: set model.num_roles={num_roles(scheme)} "
+                         f"or pick the scheme with {n} roles (robot_skills.data.roles.SCHEMES)")
+    return scheme
+
+
 class WindowLoader:
     """Windows of one split (train or val) of an EpisodeDataset."""
 
@@ -84,7 +98,7 @@ class WindowLoader:
                  window: int = 16, batch_size: int = 64, seed: int = 0, val_fraction: float = 0.05,
                  normalization: dict | None = None, prefetch: int = 4, threads: int = 2,
                  cache_mb: float = 8, episodes_per_batch: int = 0, skill_shift: int = 0,
-                 skill_shift_prob: float = 0.0, roles: bool = False):
+                 skill_shift_prob: float = 0.0, roles: str = ""):
         if split not in SPLITS:
             raise ValueError(f"unknown split {split!r}; use one of {SPLITS}")
         if window < 1 or batch_size < 1:
@@ -116,12 +130,14 @@ class WindowLoader:
                                f"episodes, val_fraction={val_fraction})")
         self.lengths = dataset.lengths[self.episodes]  # (N_split,)
         self.cache = EpisodeCache(int(cache_mb * 2**20))
-        self.roles = roles
+        if roles:
+            num_roles(roles)  # validates the scheme
+        self.roles = roles  # "" or a robot_skills.data.roles scheme
 
     def _episode(self, record: int) -> dict:
         ep = self.dataset.episode(record)
         if self.roles:
-            ep = dict(ep, role=skill_roles(ep["skill"], ep["state"]))
+            ep = dict(ep, role=skill_roles(ep["skill"], ep["state"], self.roles))
         return ep
 
     @classmethod
@@ -137,7 +153,7 @@ class WindowLoader:
                    episodes_per_batch=int(d.get("episodes_per_batch", 0)),
                    skill_shift=int(d.get("skill_shift", 0)),
                    skill_shift_prob=float(d.get("skill_shift_prob", 0.0)),
-                   roles=int((config.get("model") or {}).get("num_roles", 0)) > 0)
+                   roles=role_scheme(config))
 
     @property
     def num_steps(self) -> int:

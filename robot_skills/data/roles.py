@@ -19,6 +19,16 @@ Roles are not in the RLDS files (they hold the skill id and name); they follow f
   navigate -> the role of the next run of another skill (the manipulation it drives to), else
       of the previous one, else NONE.
 tests/test_roles.py checks these against the task planner's own targets on expert rollouts.
+
+Two schemes (`SCHEMES`, config `data.role_scheme`):
+  "receptacle" (3 roles: none / source / goal): the receptacle above. "navigate, source" still
+      covers two drives: to the source container's handle (to open it) and to the pose that
+      picks from it, and "navigate, goal" to the goal's handle and to the place pose.
+  "route" (5 roles: none / pick / place / source_handle / goal_handle): the work pose the step
+      serves, i.e. which of the four route fields of the observation (sim.observation.Routes:
+      to the pick pose, the place pose, the source's and the goal's handle) it follows:
+      pick -> pick, place -> place, open / close -> the handle of their receptacle, navigate ->
+      the route of the manipulation it drives to, reset_arm / stop -> none.
 """
 
 from __future__ import annotations
@@ -31,6 +41,10 @@ from sim.skills import OPEN_FRACTION, Skill
 NONE, SOURCE, GOAL = 0, 1, 2
 ROLE_NAMES = ("none", "source", "goal")
 NUM_ROLES = len(ROLE_NAMES)
+# the "route" scheme (NONE = 0 shared)
+PICK_ROUTE, PLACE_ROUTE, SOURCE_HANDLE, GOAL_HANDLE = 1, 2, 3, 4
+ROUTE_ROLE_NAMES = ("none", "pick", "place", "source_handle", "goal_handle")
+SCHEMES = {"receptacle": ROLE_NAMES, "route": ROUTE_ROLE_NAMES}
 _MOVED = 0.05  # open-fraction change that counts as "this container was worked on"
 _SLICES = state_slices()
 
@@ -42,9 +56,28 @@ def _runs(skill: np.ndarray) -> list[tuple[int, int]]:
     return [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:])]
 
 
-def skill_roles(skill: np.ndarray, state: np.ndarray) -> np.ndarray:
+def num_roles(scheme: str) -> int:
+    if scheme not in SCHEMES:
+        raise ValueError(f"unknown role scheme {scheme!r}; use one of {sorted(SCHEMES)} "
+                         f"(config data.role_scheme)")
+    return len(SCHEMES[scheme])
+
+
+def _route(skill: int, receptacle: int) -> int:
+    """The route role of a manipulation run with the given receptacle role."""
+    if skill == Skill.PICK:
+        return PICK_ROUTE
+    if skill == Skill.PLACE:
+        return PLACE_ROUTE
+    if skill in (Skill.OPEN, Skill.CLOSE):
+        return SOURCE_HANDLE if receptacle == SOURCE else GOAL_HANDLE
+    return NONE
+
+
+def skill_roles(skill: np.ndarray, state: np.ndarray, scheme: str = "receptacle") -> np.ndarray:
     """skill (N,) int labels and the raw (not normalised) state (N, D) of one episode -> (N,)
-    int32 roles in [0, NUM_ROLES)."""
+    int32 roles in [0, num_roles(scheme))."""
+    num_roles(scheme)  # validates the name
     skill = np.asarray(skill)
     n = len(skill)
     roles = np.full(n, NONE, np.int32)
@@ -72,7 +105,7 @@ def skill_roles(skill: np.ndarray, state: np.ndarray) -> np.ndarray:
                 r = GOAL if goal_closes else SOURCE
         else:
             r = NONE
-        run_role.append(r)
+        run_role.append(_route(s, r) if scheme == "route" else r)
     for i, (a, b) in enumerate(runs):
         if int(skill[a]) != Skill.NAVIGATE:
             continue

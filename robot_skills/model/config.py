@@ -75,8 +75,9 @@ class ModelConfig:
     skill_head: bool = True  # False: no skill classifier, no skill loss (flat behaviour cloning)
     skill_conditioning: bool = True  # False: the skill token is a constant learned token and
     #                                   the action head reads the action token alone
-    # Skill roles (robot_skills.data.roles): 0 = off; NUM_ROLES (3: none / source / goal) = a
-    # role head next to the skill head, and the role's embedding added to the skill token and
+    # Skill roles (robot_skills.data.roles): 0 = off; the size of the data's role scheme (3:
+    # none / source / goal; 5: the "route" scheme, the work pose served) = a role head next to
+    # the skill head, and the role's embedding added to the skill token and
     # to the action head's condition (ground truth while training, the argmax at run time), so
     # "navigate" to the source and to the goal are different conditions.
     num_roles: int = 0
