@@ -111,3 +111,22 @@ def test_save_policy_checkpoint_needs_state_and_action_stats(tmp_path):
     model = SkillTransformer(ModelConfig(**TINY), rngs=nnx.Rngs(0))
     with pytest.raises(ValueError, match="action"):
         save_policy_checkpoint(str(tmp_path), model, None, {"state": _stats()["state"]})
+
+
+@pytest.mark.timeout(120)
+def test_policy_reports_the_skill_role_of_a_roles_model(tmp_path):
+    """out["role"]: the role the step conditioned on (argmax of the role head, in range,
+    restored with the checkpoint); -1 for a model without roles."""
+    obs = _observations(4, 2)
+    plain = Policy(SkillTransformer(ModelConfig(**TINY), rngs=nnx.Rngs(0)), _stats(), batch_size=2)
+    for out in _rollout(plain, obs):
+        np.testing.assert_array_equal(out["role"], [-1, -1])
+    model = SkillTransformer(ModelConfig(**TINY, num_roles=5), rngs=nnx.Rngs(0))
+    policy = Policy(model, _stats(), batch_size=2)
+    before = _rollout(policy, obs)
+    for out in before:
+        assert out["role"].shape == (2,) and out["role"].dtype == np.int32
+        assert ((out["role"] >= 0) & (out["role"] < 5)).all()
+    assert len({int(r) for out in before for r in out["role"]}) > 1  # not a constant
+    policy.save(str(tmp_path / "ckpt"), step=1)
+    _assert_same(before, _rollout(Policy.load(str(tmp_path / "ckpt"), batch_size=2), obs))

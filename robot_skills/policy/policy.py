@@ -8,7 +8,8 @@ with nnx.split/merge, the cache buffers donated, so a call costs one dispatch.
     policy = Policy.load("runs/x/checkpoints")        # latest step
     policy.reset(len(envs))                           # or reset(env_ids=[i]) when env i restarts
     out = policy.act([env_obs_0, env_obs_1, ...])     # or a dict of batched arrays
-    out["action"]  (B, 8) in [-1, 1]; out["skill"] (B,); out["skill_probs"] (B, S)
+    out["action"]  (B, 8) in [-1, 1]; out["skill"] (B,); out["skill_probs"] (B, S);
+    out["role"] (B,) (the skill role of a model with roles, else -1)
 
 A model without a skill head (flat behaviour cloning) predicts no skill: `predicts_skill` is
 False (evaluation reports skill accuracy as n/a), out["skill"] is NO_SKILL (-1) and
@@ -54,7 +55,8 @@ def _compiled(graphdef, treedef, clip_state: bool):
         out, cache = cached_step(merge(params), cache, dict(observation, state=state))
         action = env_action(out["action"], jnp.argmax(out["gripper_logits"], -1),
                             norm["action_shift"], norm["action_scale"])  # (B, 8)
-        return (action, out["skill"], jax.nn.softmax(out["skill_logits"], -1)), cache
+        role = out.get("role", jnp.full_like(out["skill"], -1))  # (B,) -1 without skill roles
+        return (action, out["skill"], jax.nn.softmax(out["skill_logits"], -1), role), cache
 
     def reset(params, cache, mask, task_id, prefix, prefix_mask):
         return reset_cache(merge(params), cache, mask, task_id, prefix, prefix_mask)
@@ -164,9 +166,10 @@ class Policy:
 
     def act(self, obs) -> dict:
         """One closed-loop step of every env: {"action": (B, 8) float32 in [-1, 1] (env units),
-        "skill": (B,) int32, "skill_probs": (B, S) float32}."""
-        (action, skill, probs), self.cache = self._step(self._params, self.cache,
+        "skill": (B,) int32, "skill_probs": (B, S) float32, "role": (B,) int32 the skill role
+        (robot_skills.data.roles; -1 for a model without roles)}."""
+        (action, skill, probs, role), self.cache = self._step(self._params, self.cache,
                                                         self.batch_observation(obs), self._norm)
         # Writable numpy copies, one per array (jax.device_get on the tuple costs ~0.1 ms more).
         return {"action": np.array(action), "skill": np.array(skill),
-                "skill_probs": np.array(probs)}
+                "skill_probs": np.array(probs), "role": np.array(role)}
