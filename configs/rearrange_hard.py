@@ -30,7 +30,8 @@ or a closed container (50/50).
       train.warmup_steps=100`, 11-13 min): `:bins_base` 81/100 eval, 72/100 unseen (the best:
       0.81 / 0.72 of the expert); `:flat_bc,bins_base` 65/100, 32/100.
       `:bins_base,roles` (skill roles, the same 6,000 + 1,500 steps, 36.5 + 9.3 min; hR_bb1k):
-      85/100 eval, 61/100 unseen. `:bins_base` on 2,000 demos (hard1000s + hard1000t, below;
+      85/100 eval, 61/100 unseen. `:bins_base,routes` (the route scheme, hT_bb1k, 38.7 + 9.4
+      min): 81/100 eval, 64/100 unseen. `:bins_base` on 2,000 demos (hard1000s + hard1000t, below;
       39.6 + 9.4 min; hS_bb2k): 79/100 eval, 63/100 unseen.
 
   robot-skills generate --config configs/rearrange_hard.py --out runs/data/hard1000t data.noise_std=0.1 data.start=1132
