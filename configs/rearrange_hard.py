@@ -28,7 +28,9 @@ or a closed container (50/50).
       min): 57/100, 33/100 (the arm fits slower). `:flat_bc,bins_base` (45 min): 69/100 eval,
       27/100 unseen. 1,500 more steps of each (`train.init_from=... train.steps=1500
       train.warmup_steps=100`, 11-13 min): `:bins_base` 81/100 eval, 72/100 unseen (the best:
-      0.81 / 0.72 of the expert); `:flat_bc,bins_base` 65/100, 32/100.
+      0.81 / 0.72 of the expert; the same with train.seed=1 data.seed=1, hS_bb1k_s1, 37.6 +
+      8.7 min: 63/100, 56/100, so one seed's spread is ~17 points);
+      `:flat_bc,bins_base` 65/100, 32/100.
       `:bins_base,roles` (skill roles, the same 6,000 + 1,500 steps, 36.5 + 9.3 min; hR_bb1k):
       85/100 eval, 61/100 unseen. `:bins_base,routes` (the route scheme, hT_bb1k, 38.7 + 9.4
       min): 81/100 eval, 64/100 unseen. `:bins_base` on 2,000 demos (hard1000s + hard1000t, below;
