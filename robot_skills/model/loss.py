@@ -76,8 +76,9 @@ def loss_from_outputs(outputs: dict, batch: dict, cfg: LossConfig,
     if "role_logits" in outputs:  # skill roles (robot_skills.data.roles)
         if "role" not in batch:
             raise ValueError("this model has skill roles (model.num_roles > 0) but the batch "
-                             "has no 'role' labels: build the loader with roles=True "
-                             "(WindowLoader.from_config does so for such a config)")
+                             "has no 'role' labels: build the loader with a role scheme, "
+                             "roles='receptacle' or 'route' (WindowLoader.from_config does so "
+                             "for such a config)")
         role_l, role_acc = _classification(outputs["role_logits"],
                                            jnp.asarray(batch["role"], jnp.int32), mask)
         loss = loss + cfg.role_weight * role_l
