@@ -48,11 +48,11 @@ def parse_variant(variant: str) -> set[str]:
         if len(picked) > 1:
             raise ValueError(f"config variants {picked} exclude each other: pick one {what} "
                              f"variant")
-    for role in sorted(tokens & set(ROLE_VARIANTS)):
-        if tokens & set(MODEL_VARIANTS):
-            raise ValueError(f"config variant {role!r} refines the skill condition, which the "
-                             f"baselines {sorted(tokens & set(MODEL_VARIANTS))} do not have: "
-                             f"drop one")
+    roles = sorted(tokens & set(ROLE_VARIANTS))  # at most one (checked above)
+    if roles and tokens & set(MODEL_VARIANTS):
+        raise ValueError(f"config variant {roles[0]!r} refines the skill condition, which the "
+                         f"baselines {sorted(tokens & set(MODEL_VARIANTS))} do not have: "
+                         f"drop one")
     return tokens
 
 
