@@ -260,6 +260,27 @@ def test_init_from_starts_a_run_from_another_runs_parameters(random_policy):
         Trainer(tiny_config(f"train.init_from={random_policy}", "model.d_model=64"), "/tmp/x")
 
 
+def _labels_while_stalled(env, expert, steps):
+    """The expert's labels while a policy stalls: fingers open, nothing moves."""
+    stall = np.zeros(8, np.float32)
+    stall[7] = -1.0
+    labels = []
+    for _ in range(steps):
+        labels.append(expert.act(env)[0])
+        env.step(stall)
+    return labels
+
+
+def _assert_expert_picks(env, expert, steps):
+    """The expert, taking over from here, gets the object picked within `steps` steps."""
+    for _ in range(steps):
+        _, executed = expert.act(env)
+        _, _, terminated, truncated, info = env.step(executed)
+        if info["stage/picked"] or terminated or truncated:
+            break
+    assert info["stage/picked"], info["failure"]
+
+
 @pytest.mark.parametrize("seed", [2, 5])
 def test_pick_is_a_function_of_the_state_and_recovers_from_a_nudged_object(seed):
     """Mid-pick, two fresh experts give the same command (no phase memory). When the object is
@@ -291,12 +312,7 @@ def test_pick_is_a_function_of_the_state_and_recovers_from_a_nudged_object(seed)
         mujoco.mj_forward(w.model, w.data)
         nudged = Skills(env).pick_step(target, env.planner.location(w, target))
         assert nudged.arm_q[0] > w.arm_target[0]  # lift goes up, not down onto the object
-        for _ in range(250):
-            action, _ = expert.act(env)
-            _, _, terminated, truncated, info = env.step(action)
-            if info["stage/picked"] or terminated or truncated:
-                break
-        assert info["stage/picked"], info["failure"]
+        _assert_expert_picks(env, expert, 250)
     finally:
         env.close()
 
@@ -347,17 +363,12 @@ def test_open_label_is_steady_while_a_policy_stalls_and_the_expert_recovers(seed
                 break
         else:
             pytest.fail("the expert never brought the gripper near the handle")
-        stall = np.zeros(8, np.float32)
-        stall[7] = -1.0  # fingers open, nothing moves
-        labels = []
-        for _ in range(30):
-            labels.append(expert.act(env)[0])
-            env.step(stall)
+        labels = _labels_while_stalled(env, expert, 30)
         for a in labels[5:]:  # after the arm has settled
             np.testing.assert_allclose(a, labels[5], atol=0.02)
         assert np.max(np.abs(labels[-1][2:7])) > 0.1  # the label moves the arm on
         assert labels[-1][7] < 0  # fingers stay open away from the handle
-        closed = stall.copy()
+        closed = np.zeros(8, np.float32)
         closed[7] = 1.0
         for _ in range(5):
             env.step(closed)
@@ -368,5 +379,45 @@ def test_open_label_is_steady_while_a_policy_stalls_and_the_expert_recovers(seed
             if w.open_fraction(call.target) >= OPEN_FRACTION:
                 break
         assert w.open_fraction(call.target) >= OPEN_FRACTION
+    finally:
+        env.close()
+
+
+@pytest.mark.parametrize("offset", [(0.05, -0.05, 0.0), (0.0, 0.0, 0.08)])
+def test_tuck_label_from_a_handle_is_decisive_when_the_arm_cannot_back_off(offset):
+    """A pick that starts with the gripper at the handle it just pulled (fingers open) first
+    backs the gripper off along the handle's normal, then raises and stows. A learned policy
+    that ended the pull with the arm retracted as far as it goes and the wrist a little off
+    (shoulder / wrist yaw, pitch 0.08 rad: seen in closed loop) must get a label that moves the
+    arm on while it stalls: the old expert kept proposing IK null-space wiggles of a few
+    thousandths of the action range, which the policy regressed to zero and froze in. From
+    there the expert stows and picks the object."""
+    env = RearrangeEnv(task="rearrange_hard", split="eval")
+    try:
+        env.reset(options={"episode_seed": 1000000})  # source: the drawer
+        expert = Expert()
+        expert.reset(env)
+        w = env.world
+        for _ in range(300):  # the expert pulls the drawer open and starts the pick
+            label, executed = expert.act(env)
+            env.step(executed)
+            if env.plan.call.skill == Skill.PICK and w.gripper_opening() > 0.05:
+                break
+        else:
+            pytest.fail("the expert never started a pick after opening the drawer")
+        skills = Skills(env)
+        assert skills.needs_tuck() and skills._handle_nearby() is not None
+        q = w.arm_target.copy()
+        q[1] += offset[0]
+        q[3] += offset[1]
+        q[4] += offset[2]
+        q[2] = w.arm_lo[2]  # telescope fully retracted: no backing off left
+        w.set_arm(q, OPEN_F)
+        mujoco.mj_forward(w.model, w.data)
+        labels = _labels_while_stalled(env, expert, 20)
+        arm = np.abs(np.array(labels)[:, 2:7]).max(axis=1)
+        assert arm.min() > 0.5, np.round(arm, 3)  # every label moves the arm on
+        assert labels[-1][2] > 0.5  # and it is the raise (lift up), not a wiggle
+        _assert_expert_picks(env, expert, 300)
     finally:
         env.close()

@@ -59,6 +59,7 @@ HANDLE_STANDOFFS = (HANDLE_STANDOFF, 0.10, 0.07, 0.04)  # the largest the arm re
 HANDLE_FUNNEL = (0.008, 0.03)
 HANDLE_TILT_M = 0.15
 HANDLE_BEHIND = 0.05  # m behind the handle's plane (over or in the container): stow first
+BACKOFF_PROGRESS = 0.005  # m: backing off a handle must bring the grasp site this much nearer
 
 
 def _pose_offset(base, pose) -> tuple[float, float]:
@@ -175,8 +176,15 @@ class Skills:
                 return Command(w.arm_target.copy(), OPEN_F)
             h, n = at_handle
             a, f = self.gripper_axes()
-            q, _ = self.solve(np.array([*(h[:2] + HANDLE_STANDOFF * n), g[2]]), a, f)
-            if np.max(np.abs(q - w.arm_target)) > 1e-3:  # else as far back as it reaches
+            back = np.array([*(h[:2] + HANDLE_STANDOFF * n), g[2]])
+            q, err = self.solve(back, a, f)
+            # Back off only while that brings the grasp site nearer the standoff point than the
+            # current joint targets do (not judged by joint deltas: at the arm's reach limit the
+            # IK keeps proposing null-space wiggles of a few thousandths of the action range
+            # that do not move the gripper, a dead zone a learned policy froze in for 700
+            # steps; nor by the lagging measured position). Else raise.
+            _, err_now = self.ik.solve(w.data.qpos, w.arm_target, back, a, f, iters=0)
+            if err_now - err > BACKOFF_PROGRESS:
                 return Command(q, finger)
         inside = self._inside_cabinet(g)
         if inside is not None:
