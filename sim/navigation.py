@@ -181,3 +181,21 @@ class GeodesicField:
             walked += best_w * self.grid.res
         point = self.goal.copy() if self.cost[c] == 0.0 else self.grid.point(c)
         return point, total
+
+
+def detour_ratio(starts, goals, min_leg: float) -> float:
+    """How far paths bend around walls and furniture: the largest ratio, over the legs from each
+    of `starts` (x, y) to each of `goals` ((x, y), GeodesicField to it) at least `min_leg` apart
+    in a straight line, of the field's path cost (metres, clearance-weighted) to the
+    straight-line distance; 1.0 without such a leg; unreachable legs are skipped."""
+    worst = 1.0
+    for a in starts:
+        a = np.asarray(a, dtype=float)[:2]
+        for g, field in goals:
+            straight = math.hypot(g[0] - a[0], g[1] - a[1])
+            if straight < min_leg:
+                continue
+            _, cost = field.lookahead(a, 0.0)
+            if math.isfinite(cost):
+                worst = max(worst, cost / straight)
+    return worst

@@ -44,6 +44,7 @@ def test_report_json_has_aggregate_and_per_episode_rows_with_seeds(expert_report
     assert r["seeds"] == [split_seed("eval", i) for i in range(EPISODES)]
     assert {"episodes", "success_rate", "successes", "ci95", "stages", "failures", "mean_length",
             "skills", "skill_accuracy", "wall_time_s"} <= set(r["summary"])
+    assert sum(d["episodes"] for d in r["summary"]["by_route_detour"]) == EPISODES
     lo, hi = r["summary"]["ci95"]
     assert 0.0 <= lo <= r["summary"]["success_rate"] <= hi <= 1.0
     assert [row["seed"] for row in r["episodes"]] == r["seeds"]
@@ -51,6 +52,7 @@ def test_report_json_has_aggregate_and_per_episode_rows_with_seeds(expert_report
         assert {"seed", "success", "length", "failure", "stages", "skills", "skill_accuracy",
                 "wall_time_s"} <= set(row)
         assert row["success"] is True and row["length"] > 0
+        assert row["route_detour"] >= 1.0  # the scene's winding-route measure
         assert set(row["stages"]) == {"picked", "placed"}
     with open(f"{out}/report.md") as f:
         assert "success" in f.read()
@@ -87,3 +89,9 @@ def test_eval_cli_writes_the_report_and_prints_the_block(tmp_path, capsys):
 def test_eval_cli_without_a_checkpoint_says_so(tmp_path, capsys):
     assert main(["eval", "--workdir", str(tmp_path), "--episodes", "1"]) == 2
     assert "checkpoints/ or best/" in capsys.readouterr().err
+
+
+def test_eval_cli_rejects_clamping_the_experts_state(tmp_path, capsys):
+    assert main(["eval", "--workdir", str(tmp_path), "--episodes", "1", "--policy", "expert",
+                 "--clamp-state"]) == 2
+    assert "drop --clamp-state" in capsys.readouterr().err

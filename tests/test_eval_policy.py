@@ -5,6 +5,7 @@ same seeds give the same numbers, with any number of envs or worker processes.""
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -25,8 +26,9 @@ def workdir(tmp_path_factory):
     """A workdir with DIR/checkpoints/<step> of a random tiny policy (as the training job)."""
     d = tmp_path_factory.mktemp("policy")
     rng = np.random.default_rng(0)
-    stats = {"state": {"mean": rng.normal(size=STATE_DIM).tolist(),
-                       "std": (1 + rng.random(STATE_DIM)).tolist()},
+    mean, std = rng.normal(size=STATE_DIM), 1 + rng.random(STATE_DIM)
+    stats = {"state": {"mean": mean.tolist(), "std": std.tolist(),
+                       "min": (mean - std).tolist(), "max": (mean + std).tolist()},
              "action": {"mean": [0.0] * 8, "std": [0.5] * 8}}
     model = SkillTransformer(ModelConfig(**TINY), rngs=nnx.Rngs(0))
     Policy(model, stats, batch_size=1).save(str(d / "checkpoints"), step=3)
@@ -83,3 +85,17 @@ def test_episode_numbers_do_not_depend_on_the_other_envs(workdir, make_env):
                           for t in traces))
     assert [r[0] for r in out[0]] == seeds
     assert out[0] == out[1]
+
+
+@pytest.mark.timeout(300)
+def test_clamped_evaluation_writes_its_own_report(workdir):
+    """--clamp-state: the policy reads the state clipped to the checkpoint's data range; its
+    report goes to its own folder and says so, the unclamped report stays."""
+    kw = dict(task="pick", episodes=1, split="eval", policy="checkpoint", envs=1, videos=0,
+              progress=False, workers=1)
+    plain = run_eval(str(workdir), **kw)
+    clamped = run_eval(str(workdir), clamp_state=True, **kw)
+    assert clamped["out"].endswith("eval_pick_eval_clamped") and clamped["clamp_state"]
+    assert not plain["clamp_state"] and os.path.isfile(f"{plain['out']}/report.json")
+    with open(f"{clamped['out']}/report.json") as f:
+        assert json.load(f)["clamp_state"] is True

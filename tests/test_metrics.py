@@ -52,3 +52,29 @@ def test_success_per_stage_sequence_separates_episode_kinds():
     # one kind of episode: no split printed
     one = summarise(rows[:3], wall_time_s=1.0)
     assert len(one["by_stage_sequence"]) == 1 and "episodes source" not in format_block(one, "t")
+
+
+def test_success_per_route_detour_band():
+    """The report splits success by the scene's route detour (sim.observation.Routes.detour):
+    winding routes are where unseen layouts differ from the training families."""
+    from robot_skills.evaluation.report import by_route_detour, format_markdown, summarise
+    rows = []
+    for detour, ok in [(1.2, True), (1.79, True), (2.0, True), (2.9, False), (3.0, False),
+                       (7.5, True), (None, False)]:
+        rows.append({"success": ok, "length": 10, "failure": "" if ok else "timeout",
+                     "stages": {"picked": ok}, "skills": {}, "skill_accuracy": None,
+                     "disturbed_at": None, "seed": 0, "route_detour": detour})
+    bands = {d["detour"]: (d["successes"], d["episodes"]) for d in by_route_detour(rows)}
+    assert bands == {"< 1.8": (2, 2), "1.8-3": (1, 2), ">= 3": (1, 2)}  # None left out
+    assert by_route_detour(rows, edges=(10.0,)) == [
+        {"detour": "< 10", "episodes": 6, "successes": 4, **proportion_of(4, 6)}]
+    assert by_route_detour([dict(r, route_detour=None) for r in rows]) == []
+    s = summarise(rows, wall_time_s=1.0)
+    md = format_markdown({"summary": s, "task": "t", "split": "unseen", "policy": "p",
+                          "seeds": [0], "envs": 1, "episodes": rows})
+    assert "| >= 3 | 0.500 |" in md and "| 0 | 0 | 10 | timeout | n/a | - | 3.00 |" in md
+
+
+def proportion_of(k: int, n: int) -> dict:
+    from robot_skills.metrics import proportion
+    return proportion([True] * k + [False] * (n - k))

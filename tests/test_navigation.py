@@ -156,3 +156,21 @@ def test_geodesic_field_of_an_enclosed_goal_reports_unreachable():
     field = GeodesicField(boxed_goal_grid(), (3.0, 3.0))
     point, length = field.lookahead((1.0, 1.0), 0.6)
     assert math.isinf(length) and np.allclose(point, (3.0, 3.0))
+
+
+def test_detour_ratio_measures_the_way_around_a_wall():
+    """Routes.detour's measure: path cost over the straight line, worst leg; legs shorter than
+    min_leg and unreachable goals do not count."""
+    from sim.navigation import detour_ratio
+    g = wall_grid()
+    around = [(GOAL, GeodesicField(g, GOAL, clearance_map(g)))]
+    ratio = detour_ratio([START], around, min_leg=0.3)
+    assert ratio > 2.5  # up past the wall's end at y ~ 3.2 and down again: ~2 + 2 x 2.2 m over 2 m
+    open_room = OccupancyGrid(4.0, 4.0)
+    straight = [(GOAL, GeodesicField(open_room, GOAL, clearance_map(open_room)))]
+    assert 1.0 <= detour_ratio([START], straight, min_leg=0.3) < 1.1
+    # the worst leg wins; a start on the goal itself (a leg shorter than min_leg) is skipped
+    assert detour_ratio([GOAL, START, (1.0, 3.5)], around, min_leg=0.3) == pytest.approx(ratio)
+    assert detour_ratio([START], around, min_leg=5.0) == 1.0
+    boxed = [((3.0, 3.0), GeodesicField(boxed_goal_grid(), (3.0, 3.0)))]
+    assert detour_ratio([START], boxed, min_leg=0.3) == 1.0  # unreachable: no leg to measure

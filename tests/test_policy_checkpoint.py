@@ -130,3 +130,30 @@ def test_policy_reports_the_skill_role_of_a_roles_model(tmp_path):
     assert len({int(r) for out in before for r in out["role"]}) > 1  # not a constant
     policy.save(str(tmp_path / "ckpt"), step=1)
     _assert_same(before, _rollout(Policy.load(str(tmp_path / "ckpt"), batch_size=2), obs))
+
+
+@pytest.mark.timeout(120)
+def test_clamped_policy_reads_out_of_range_states_as_the_range_edge():
+    """clamp_state: a state beyond the training data's [min, max] (an unseen layout's longer
+    route) acts exactly as the nearest in-range state; inside the range nothing changes."""
+    stats = _stats()
+    stats["state"]["min"] = (-2.0 * np.ones(D)).tolist()
+    stats["state"]["max"] = (2.0 * np.ones(D)).tolist()
+    inside = _observations(3, 2)
+    for o in inside:
+        o["state"] = np.clip(o["state"], -1.9, 1.9)
+    far = [{"state": o["state"] * 10.0} for o in inside]
+    edge = [{"state": np.clip(o["state"], -2.0, 2.0)} for o in far]
+
+    def fresh(clamp):
+        model = SkillTransformer(ModelConfig(**TINY), rngs=nnx.Rngs(3))
+        return Policy(model, stats, batch_size=2, clamp_state=clamp)
+
+    _assert_same(_rollout(fresh(True), far), _rollout(fresh(False), edge))
+    _assert_same(_rollout(fresh(True), inside), _rollout(fresh(False), inside))
+    far_actions = [o["action"] for o in _rollout(fresh(False), far)]
+    edge_actions = [o["action"] for o in _rollout(fresh(False), edge)]
+    assert any(not np.array_equal(a, b) for a, b in zip(far_actions, edge_actions))
+    with pytest.raises(ValueError, match="min and max"):
+        Policy(SkillTransformer(ModelConfig(**TINY), rngs=nnx.Rngs(3)), _stats(), batch_size=2,
+               clamp_state=True)

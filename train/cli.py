@@ -141,7 +141,8 @@ def _cmd_eval(args) -> int:
         r = run_eval(args.workdir, task=args.task, episodes=args.episodes, split=args.split,
                      policy=args.policy, envs=args.envs, videos=args.videos, start=args.start,
                      checkpoint=args.checkpoint, workers=args.workers, disturb=args.disturb,
-                     disturb_delay=args.disturb_delay, instructions=args.instructions)
+                     disturb_delay=args.disturb_delay, instructions=args.instructions,
+                     clamp_state=args.clamp_state)
     except (FileNotFoundError, ValueError) as e:
         print(f"robot-skills eval: {e}", file=sys.stderr)
         return 2
@@ -294,6 +295,9 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--instructions", default="train", choices=["train", "heldout_template"],
                    help="LCB checkpoints: phrasings the planner is asked with (heldout_template:"
                         " never seen in training; writes eval_<task>_<split>_heldout_template/)")
+    v.add_argument("--clamp-state", action="store_true",
+                   help="clip each state dimension to the training data's [min, max] before "
+                        "the policy reads it (writes eval_<task>_<split>_clamped/)")
     v.set_defaults(fn=_cmd_eval)
 
     c = sub.add_parser("compare", help="train and evaluate the Skill Transformer and its "

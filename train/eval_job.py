@@ -61,12 +61,15 @@ def run_eval(workdir: str, task: str = "rearrange_hard", episodes: int = 100,
              split: str = "eval", policy: str = "checkpoint", envs: int = 4, videos: int = 2,
              start: int = 0, checkpoint: str | None = None, progress: bool = True,
              workers: int | None = None, disturb: str | None = None,
-             disturb_delay: int = 5, instructions: str = "train") -> dict:
+             disturb_delay: int = 5, instructions: str = "train",
+             clamp_state: bool = False) -> dict:
     """Runs the evaluation and writes its files; returns the report dict (with "out").
     workers: processes (default all cores; 1 = this process). disturb: a sim.disturbances kind
     applied `disturb_delay` steps after its trigger stage; the report adds recovery success.
     instructions: how an LCB checkpoint's planner is asked ("train" or "heldout_template"
-    phrasings, sim.instruction_samples.PHRASINGS); other policies read no language."""
+    phrasings, sim.instruction_samples.PHRASINGS); other policies read no language.
+    clamp_state: a checkpoint's policy clips the state to its training data's range
+    (Policy(clamp_state=True)); writes eval_<task>_<split>..._clamped/."""
     seeds = [split_seed(split, start + i) for i in range(episodes)]
     K = max(1, min(envs, episodes))
     W = max(1, min(workers or os.cpu_count() or 1, episodes))
@@ -75,10 +78,12 @@ def run_eval(workdir: str, task: str = "rearrange_hard", episodes: int = 100,
     if instructions not in PHRASINGS:
         raise ValueError(f"unknown instructions {instructions!r}; use one of {tuple(PHRASINGS)}")
     out = Path(workdir) / (f"eval_{task}_{split}" + (f"_{disturb}" if disturb else "")
-                           + (f"_{instructions}" if instructions != "train" else ""))
+                           + (f"_{instructions}" if instructions != "train" else "")
+                           + ("_clamped" if clamp_state else ""))
     setup = EvalSetup(task, split, policy, camera_size=_camera_size(workdir),
                       disturbance=disturbance, out=str(out),
-                      instructions=instructions)  # checks the policy name
+                      instructions=instructions,
+                      clamp_state=clamp_state)  # checks the policy name
     if policy == "checkpoint":
         setup = dataclasses.replace(setup, checkpoint=checkpoint_dir(workdir, checkpoint))
     source = setup.checkpoint or "expert"
@@ -100,8 +105,8 @@ def run_eval(workdir: str, task: str = "rearrange_hard", episodes: int = 100,
     report = {"task": task, "split": split, "policy": policy, "checkpoint": source,
               "predicts_skill": predicts, "envs": K, "workers": W,
               "disturbance": dataclasses.asdict(disturbance) if disturbance else None,
-              "instructions": instructions, "start": start, "seeds": seeds, "summary": summary,
-              "files": files, "episodes": rows}
+              "instructions": instructions, "clamp_state": clamp_state, "start": start,
+              "seeds": seeds, "summary": summary, "files": files, "episodes": rows}
     files["report_json"] = str(out / "report.json")
     files["report_md"] = str(out / "report.md")
     with open(out / "report.json", "w") as f:

@@ -45,10 +45,14 @@ class EvalSetup:
     disturbance: DisturbanceConfig | None = None
     out: str | None = None  # media of recorded episodes go here (None: frames stay in traces)
     instructions: str = "train"  # LCB checkpoints: phrasing of the instruction per episode
+    clamp_state: bool = False  # checkpoints: the state clipped to the training range (Policy)
 
     def __post_init__(self):
         if self.policy not in ("checkpoint", "expert"):
             raise ValueError(f"unknown policy {self.policy!r}; use 'expert' or 'checkpoint'")
+        if self.clamp_state and self.policy != "checkpoint":
+            raise ValueError("clamp_state clips what a checkpoint's policy reads; the expert "
+                             "reads the simulator's state (drop --clamp-state)")
 
     def predicts_skill(self) -> bool:
         """Whether the agent's skill output is a prediction (False for the expert, whose skill is
@@ -75,7 +79,7 @@ class EvalSetup:
             envs = [self._env(tuple(meta["model"]["image_keys"])) for _ in range(K)]
             return envs, LCBAgent.load(self.checkpoint, envs, self.instructions)
         from robot_skills.policy import Policy
-        agent = Policy.load(self.checkpoint, batch_size=K)
+        agent = Policy.load(self.checkpoint, batch_size=K, clamp_state=self.clamp_state)
         return [self._env(tuple(agent.config.image_keys)) for _ in range(K)], agent
 
     def _env(self, cameras: tuple[str, ...]):

@@ -39,6 +39,9 @@ class EpisodeTrace:
     # An LCB agent's language for the episode: instruction, plan, plan_exact (the decoded plan
     # equals the ground truth; None without a planner); None for other policies.
     language: dict | None = None
+    # sim.observation.Routes.detour of the scene from the start pose: how far the task's routes
+    # bend around walls and furniture (None for an env without route fields).
+    route_detour: float | None = None
 
 
 class SuccessBar:
@@ -59,6 +62,16 @@ class SuccessBar:
         self.bar.close()
 
 
+def route_detour(env) -> float | None:
+    """The env's scene's route detour (sim.observation.Routes.detour) from the base pose it was
+    just reset to; None for an env without route fields."""
+    u = getattr(env, "unwrapped", env)
+    observer, world = getattr(u, "observer", None), getattr(u, "world", None)
+    if observer is None or world is None or getattr(observer, "routes", None) is None:
+        return None
+    return float(observer.routes.detour(world.base_pose()[:2]))
+
+
 def run_episodes(envs: Sequence, policy, seeds: Sequence[int], *, record: Sequence[int] = (),
                  progress: bool = True, desc: str = "eval",
                  on_episode: Callable[[EpisodeTrace], None] | None = None) -> list[EpisodeTrace]:
@@ -77,6 +90,7 @@ def run_episodes(envs: Sequence, policy, seeds: Sequence[int], *, record: Sequen
     expert: list[list[int]] = [[] for _ in range(K)]
     frames: list[list | None] = [None] * K
     started = [0.0] * K
+    detour: list[float | None] = [None] * K
     done: dict[int, EpisodeTrace] = {}
     bar = SuccessBar(len(seeds), desc, disable=not progress)
 
@@ -88,6 +102,7 @@ def run_episodes(envs: Sequence, policy, seeds: Sequence[int], *, record: Sequen
         slot_ep[i] = e
         started[i] = time.perf_counter()
         obs[i], info[i] = envs[i].reset(options={"episode_seed": int(seeds[e])})
+        detour[i] = route_detour(envs[i])
         pred[i], expert[i] = [], []
         frames[i] = [] if e in record else None
         return True
@@ -120,7 +135,8 @@ def run_episodes(envs: Sequence, policy, seeds: Sequence[int], *, record: Sequen
                 wall_time_s=time.perf_counter() - started[i], frames=frames[i],
                 disturbed_at=int(inf[APPLIED_AT]) if inf.get(APPLIED_AT, -1) >= 0 else None,
                 language=(policy.episode_language(i) if hasattr(policy, "episode_language")
-                          else None))
+                          else None),
+                route_detour=detour[i])
             done[t.index] = t
             if on_episode is not None:
                 on_episode(t)

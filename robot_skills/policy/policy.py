@@ -49,7 +49,8 @@ def _compiled(graphdef, treedef, clip_state: bool):
         return nnx.merge(graphdef, jax.tree.unflatten(treedef, leaves))
 
     def step(params, cache, observation, norm):
-        state = (observation["state"] - norm["state_shift"]) / norm["state_scale"]  # (B, D)
+        state = jnp.clip(observation["state"], norm["state_lo"], norm["state_hi"])  # (B, D)
+        state = (state - norm["state_shift"]) / norm["state_scale"]
         if clip_state:
             state = jnp.clip(state, -1.0, 1.0)
         out, cache = cached_step(merge(params), cache, dict(observation, state=state))
@@ -66,9 +67,13 @@ def _compiled(graphdef, treedef, clip_state: bool):
 
 class Policy:
     def __init__(self, model: SkillTransformer, stats: dict, normalization: dict | None = None,
-                 *, batch_size: int = 1, task_id=None, prefix=None):
+                 *, batch_size: int = 1, task_id=None, prefix=None,
+                 clamp_state: bool = False):
         """model: a SkillTransformer; stats: {"state": {mean, std, ...}, "action": {...}}
-        (normalization.json); normalization: mode per field (the loader's modes)."""
+        (normalization.json); normalization: mode per field (the loader's modes).
+        clamp_state: clip each state dimension to the training data's [min, max] (stats)
+        before normalising, so a value no demonstration had (a longer route on an unseen
+        layout) reaches the network as the nearest one it was trained on."""
         self.model = model
         self.config = model.config
         self.stats = stats
@@ -77,9 +82,18 @@ class Policy:
         state_mode, action_mode = self.normalization["state"], self.normalization["action"]
         s_shift, s_scale = _affine(stats["state"], state_mode, c.state_dim)
         a_shift, a_scale = _affine(stats["action"], action_mode, c.action_dim)
+        lo = np.full(c.state_dim, -np.inf, np.float32)
+        hi = np.full(c.state_dim, np.inf, np.float32)
+        if clamp_state:
+            if "min" not in stats["state"] or "max" not in stats["state"]:
+                raise ValueError("clamp_state needs the state's min and max in the stats "
+                                 "(normalization.json of a dataset written by this version)")
+            lo = np.asarray(stats["state"]["min"], np.float32).reshape(c.state_dim)
+            hi = np.asarray(stats["state"]["max"], np.float32).reshape(c.state_dim)
+        self.clamp_state = clamp_state
         self._norm = {k: jnp.asarray(v) for k, v in (("state_shift", s_shift),
                       ("state_scale", s_scale), ("action_shift", a_shift),
-                      ("action_scale", a_scale))}
+                      ("action_scale", a_scale), ("state_lo", lo), ("state_hi", hi))}
         self._keys = ("state",) + tuple(c.image_keys)
         graphdef, params = nnx.split(model)
         # Flat list of arrays: flattening an nnx.State of Variables costs ~2 us per leaf per
@@ -99,11 +113,11 @@ class Policy:
     # ------------------------------------------------------------------ checkpoints
     @classmethod
     def load(cls, checkpoint_dir: str, *, step: int | None = None, batch_size: int = 1,
-             task_id=None, prefix=None) -> Policy:
+             task_id=None, prefix=None, clamp_state: bool = False) -> Policy:
         """From a checkpoint step directory or a manager root (latest step, or `step`)."""
         model, meta = load_policy_checkpoint(checkpoint_dir, step)
         return cls(model, meta["stats"], meta["normalization"], batch_size=batch_size,
-                   task_id=task_id, prefix=prefix)
+                   task_id=task_id, prefix=prefix, clamp_state=clamp_state)
 
     def save(self, directory: str, *, step: int = 0, config=None) -> str:
         """Writes a checkpoint `Policy.load` reads back (see policy.checkpoint)."""
