@@ -40,6 +40,15 @@ or a closed container (50/50).
       1,000 more (training indices from 1,132, after hard1000s's): 540,631 steps, 1,516 s,
       expert success under that noise 1,000/1,157.
 
+  robot-skills generate --config configs/rearrange_hard.py --out runs/data/hard1000f data.noise_std=0.1
+      The same with the expert's back-off from a handle judged by the grasp site's progress
+      (e64cc3b): 1,000 episodes (510,338 steps), 130.0 MiB, 1,410 s; expert success under
+      that noise 1,000/1,150. `:bins_base` on it, 6,000 + 1,500 steps (33.6 + 8.3 min;
+      hF_bb1k_plus1500): 86/100 eval, 62/100 unseen (0.86 / 0.62 of the expert); seed 1
+      (34.1 + 8.5 min): 76/100, 57/100. `:flat_bc,bins_base` (hF_flat_bb1k_plus1500, 46.2 +
+      8.9 min, probes sharing the cores): 73/100, 38/100 (README, "The expert's back-off made
+      decisive").
+
   robot-skills train --config configs/rearrange_hard.py --workdir runs/hE --data runs/data/hard1000
       6,000 steps on hard1000 (80 min of wall time while flat_bc trained beside it on the 2
       cores): 45/100 eval, 32/100 unseen layouts; `:flat_bc` on the same data and budget 62/100,
