@@ -47,7 +47,8 @@ or a closed container (50/50).
       hF_bb1k_plus1500): 86/100 eval, 62/100 unseen (0.86 / 0.62 of the expert); seed 1
       (34.1 + 8.5 min): 76/100, 57/100. `:flat_bc,bins_base` (hF_flat_bb1k_plus1500, 46.2 +
       8.9 min, probes sharing the cores): 73/100, 38/100 (README, "The expert's back-off made
-      decisive").
+      decisive"). `:bins_base` with model.drop_state=lidar on both commands (hL_bb1k_plus1500,
+      43.7 + 8.6 min, the CI run sharing the cores for ~15): 89/100 eval, 68/100 unseen.
 
   robot-skills train --config configs/rearrange_hard.py --workdir runs/hE --data runs/data/hard1000
       6,000 steps on hard1000 (80 min of wall time while flat_bc trained beside it on the 2
