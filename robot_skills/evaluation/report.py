@@ -11,6 +11,8 @@ episodes the disturbance happened in (its trigger stage reached and the disturba
 
 from __future__ import annotations
 
+import bisect
+
 from robot_skills.metrics import proportion, summarise_episodes, wilson_interval
 from sim.skills import SKILL_NAMES
 
@@ -53,7 +55,7 @@ def episode_row(trace, predicts_skill: bool = True) -> dict:
             "skills": skill_success(trace.expert_skills, trace.stages),
             "skill_accuracy": acc, "wall_time_s": round(trace.wall_time_s, 3),
             "disturbed_at": trace.disturbed_at,
-            "route_detour": (None if getattr(trace, "route_detour", None) is None
+            "route_detour": (None if trace.route_detour is None
                              else round(trace.route_detour, 3)),
             **({"language": trace.language} if getattr(trace, "language", None) else {})}
 
@@ -62,18 +64,14 @@ def by_route_detour(rows: list[dict], edges=DETOUR_EDGES) -> list[dict]:
     """Success per band of route detour (sim.observation.Routes.detour: the path cost of the
     scene's most winding leg over its straight-line distance), bands split at `edges`; empty
     bands and rows without a detour are left out; [] when no row has one."""
-    have = [r for r in rows if r.get("route_detour") is not None]
-    bounds = [1.0, *edges, float("inf")]
-    out = []
-    for lo, hi in zip(bounds[:-1], bounds[1:]):
-        band = [bool(r["success"]) for r in have
-                if (lo == 1.0 or r["route_detour"] >= lo) and r["route_detour"] < hi]
-        if band:
-            name = f"< {hi:g}" if lo == 1.0 else (f">= {lo:g}" if hi == float("inf")
-                                                   else f"{lo:g}-{hi:g}")
-            out.append({"detour": name, "episodes": len(band), "successes": sum(band),
-                        **proportion(band)})
-    return out
+    names = ([f"< {edges[0]:g}"] + [f"{a:g}-{b:g}" for a, b in zip(edges[:-1], edges[1:])]
+             + [f">= {edges[-1]:g}"])
+    bands: list[list[bool]] = [[] for _ in names]
+    for r in rows:
+        if r.get("route_detour") is not None:
+            bands[bisect.bisect_right(edges, r["route_detour"])].append(bool(r["success"]))
+    return [{"detour": name, "episodes": len(b), "successes": sum(b), **proportion(b)}
+            for name, b in zip(names, bands) if b]
 
 
 def plan_exact_match(rows: list[dict]) -> dict | None:

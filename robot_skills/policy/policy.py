@@ -90,7 +90,6 @@ class Policy:
                                  "(normalization.json of a dataset written by this version)")
             lo = np.asarray(stats["state"]["min"], np.float32).reshape(c.state_dim)
             hi = np.asarray(stats["state"]["max"], np.float32).reshape(c.state_dim)
-        self.clamp_state = clamp_state
         self._norm = {k: jnp.asarray(v) for k, v in (("state_shift", s_shift),
                       ("state_scale", s_scale), ("action_shift", a_shift),
                       ("action_scale", a_scale), ("state_lo", lo), ("state_hi", hi))}
