@@ -65,6 +65,10 @@ def rearrange_config(task: str, variant: str, episodes: int, small_episodes: int
     c.env = ml_collections.ConfigDict()
     c.env.cameras = tuple(cam for cam in ("depth", "rgb") if cam in tokens)  # head camera streams
     c.env.camera_size = 64  # pixels (square)
+    # Layout families the training split draws from besides perimeter/galley/corner
+    # (sim.scene.SceneConfig.extra_train_families; "island": a free-standing divider). Only
+    # generation reads it; eval and unseen scenes never change with it.
+    c.env.extra_train_families = ()
 
     d = c.data = ml_collections.ConfigDict()
     suffix = "".join(f"_{t}" for t in sorted(tokens - set(MODEL_VARIANTS) - set(HEAD_VARIANTS)

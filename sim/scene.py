@@ -1,7 +1,9 @@
 """Procedural scenes and task instances: a pure function of (seed, task, SceneConfig).
 
 Seeds in [0, 1e6) are training, [1e6, 2e6) evaluation, [2e6, 3e6) the "unseen" split whose
-layout family (a room divided by a partition wall) never appears in the other two. Every
+layout family (a room divided by a partition wall) never appears in the other two. The training
+split may draw from extra families as well (SceneConfig.extra_train_families, e.g. "island": a
+free-standing divider that routes bend around); the eval split's scenes never change with it. Every
 sampled scene is checked (no overlaps, every work pose free and connected to the start) and
 resampled deterministically on failure.
 """
@@ -21,6 +23,7 @@ SPLITS = {"train": 0, "eval": 1_000_000, "unseen": 2_000_000}
 SPLIT_SIZE = 1_000_000
 SEEN_FAMILIES = ("perimeter", "galley", "corner")
 UNSEEN_FAMILY = "divided"
+EXTRA_TRAIN_FAMILIES = ("island",)  # optional, training split only (SceneConfig)
 NAV_INFLATION = BASE_RADIUS + 0.09
 KNOWN_TASKS = ("navigate", "pick", "place", "open", "close", "rearrange_easy", "rearrange_hard")
 WALL_T = 0.10
@@ -52,6 +55,21 @@ class SceneConfig:
     num_objects: tuple[int, int] = (3, 8)
     num_obstacles: tuple[int, int] = (1, 3)
     max_attempts: int = 200
+    # Families the training split draws from besides SEEN_FAMILIES (each equally likely); the
+    # eval and unseen splits ignore it, so their scenes stay the same. Empty: every training
+    # scene is the one it always was.
+    extra_train_families: tuple[str, ...] = ()
+
+    def __post_init__(self):
+        bad = [f for f in self.extra_train_families if f not in EXTRA_TRAIN_FAMILIES]
+        if bad:
+            why = (f"{UNSEEN_FAMILY!r} is the unseen split's family and never trained on"
+                   if UNSEEN_FAMILY in bad else f"unknown families {bad}")
+            raise ValueError(f"extra_train_families={list(self.extra_train_families)}: {why}; "
+                             f"choose from {list(EXTRA_TRAIN_FAMILIES)} (or none)")
+        if len(set(self.extra_train_families)) != len(self.extra_train_families):
+            raise ValueError(f"extra_train_families={list(self.extra_train_families)} repeats "
+                             f"a family; list each once")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -177,6 +195,14 @@ def _walls(family: str, w: float, d: float, rng) -> tuple[list, list]:
         segs = [south, north]
     elif family == "corner":
         segs = [south, west]
+    elif family == "island":
+        # A free-standing divider (wall height) across the middle of the room, parallel to its
+        # width: between its two sides a route bends round one end. Nothing stands against it.
+        length = float(rng.uniform(0.45, 0.6)) * w
+        cx = w / 2 + float(rng.uniform(-0.3, 0.3))
+        cy = d / 2 + float(rng.uniform(-0.3, 0.3))
+        walls.append((cx, cy, length / 2, h))
+        segs = [south, north, west, east]
     elif family == "divided":
         # A partition wall at x = w/2 from the south wall, leaving a 1.4 m gap at the north.
         px, top = w / 2, d - 1.4
@@ -270,8 +296,12 @@ def _sample_spot(r: Receptacle, kind: F.ObjectKind, taken: list, rng, tries=40):
 
 
 def _sample_once(seed: int, task: str, cfg: SceneConfig, rng) -> Scene:
-    family = UNSEEN_FAMILY if split_of(seed) == "unseen" else \
-        SEEN_FAMILIES[int(rng.integers(len(SEEN_FAMILIES)))]
+    split = split_of(seed)
+    if split == "unseen":
+        family = UNSEEN_FAMILY
+    else:
+        pool = SEEN_FAMILIES + (cfg.extra_train_families if split == "train" else ())
+        family = pool[int(rng.integers(len(pool)))]
     w = float(rng.uniform(*cfg.room_width))
     d = float(rng.uniform(*cfg.room_depth))
     walls, segs = _walls(family, w, d, rng)

@@ -16,6 +16,7 @@ import pytest
 from sim import furniture as F
 from sim.navigation import GeodesicField
 from sim.scene import (
+    EXTRA_TRAIN_FAMILIES,
     SEEN_FAMILIES,
     SPLIT_SIZE,
     SPLITS,
@@ -90,6 +91,42 @@ def test_unseen_layout_has_a_partition_wall():
         assert cy - hy == pytest.approx(0.0) and cy + hy < sc.depth - 1.0  # gap at the north
     for s in seeds_of("train", 5) + seeds_of("eval", 5):
         assert len(scene(s, "rearrange_hard").walls) == 4
+
+
+ISLAND = SceneConfig(extra_train_families=("island",))
+
+
+def test_extra_train_families_change_training_scenes_only():
+    """The island family joins the training split's draw; eval and unseen scenes are the same
+    scenes with or without it, and the training split without it is what it always was."""
+    for split in ("eval", "unseen"):
+        for s in seeds_of(split, 6):
+            assert sample_scene(s, "rearrange_hard", ISLAND) == scene(s, "rearrange_hard")
+    train = [sample_scene(s, "rearrange_hard", ISLAND) for s in seeds_of("train", 40)]
+    families = [sc.family for sc in train]
+    assert "island" in families and UNSEEN_FAMILY not in families
+    assert set(families) <= set(SEEN_FAMILIES) | {"island"}
+    for sc in train:
+        if sc.family != "island":
+            assert len(sc.walls) == 4
+            continue
+        assert len(sc.walls) == 5  # the room's four walls + the divider
+        cx, cy, hx, hy = sc.walls[4]
+        # Free-standing: clear of every room wall by more than the base's width.
+        assert cx - hx > 0.6 and cx + hx < sc.width - 0.6
+        assert hy < 0.1 and 1.0 < cy < sc.depth - 1.0
+        assert 0.45 * sc.width - 1e-9 <= 2 * hx <= 0.6 * sc.width + 1e-9
+        grid = build_grid(sc.width, sc.depth, sc.walls, sc.receptacles, sc.obstacles)
+        assert not grid.free((cx, cy))  # the planner's map holds the divider
+
+
+@pytest.mark.parametrize("families, match", [(("divided",), "unseen split's family"),
+                                             (("attic",), "unknown families"),
+                                             (("island", "island"), "repeats")])
+def test_extra_train_families_refuse_bad_names(families, match):
+    with pytest.raises(ValueError, match=match) as e:
+        SceneConfig(extra_train_families=families)
+    assert str(list(EXTRA_TRAIN_FAMILIES)) in str(e.value) or match == "repeats"
 
 
 @pytest.mark.parametrize("split", list(SPLITS))

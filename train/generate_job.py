@@ -40,13 +40,16 @@ class PolicyDriver:
 
 
 def _init_worker(task: str, split: str, cameras: tuple[str, ...], camera_size: int,
-                 noise_std: float, driver: str = "", beta: float = 0.0) -> None:
+                 noise_std: float, driver: str = "", beta: float = 0.0,
+                 extra_train_families: tuple[str, ...] = ()) -> None:
     os.environ.setdefault("MUJOCO_GL", "egl")
     try:
-        from sim.env import RearrangeEnv
+        from sim.env import EnvConfig, RearrangeEnv
         from sim.rollout import default_expert
-        _WORKER["env"] = RearrangeEnv(task=task, split=split, cameras=cameras,
-                                      camera_size=camera_size)
+        from sim.scene import SceneConfig
+        _WORKER["env"] = RearrangeEnv(config=EnvConfig(
+            task=task, split=split, cameras=cameras, camera_size=camera_size,
+            scene=SceneConfig(extra_train_families=extra_train_families)))
         _WORKER["expert"] = default_expert(noise_std)
         _WORKER["noise_std"] = noise_std
         _WORKER["driver"] = PolicyDriver(driver) if driver else None
@@ -88,7 +91,7 @@ def expert_records(config, episodes: int, workers: int, keep_failed: bool, progr
         from train.eval_job import run_checkpoint
         driver = run_checkpoint(d.driver, "data.driver")
     args = (config.task.name, d.split, tuple(config.env.cameras), int(config.env.camera_size),
-            float(d.noise_std), driver, float(d.get("beta", 0.0)))
+            float(d.noise_std), driver, float(d.get("beta", 0.0)), extra_families(config))
     pool = None
     if workers == 1:
         _init_worker(*args)
@@ -128,6 +131,19 @@ def expert_records(config, episodes: int, workers: int, keep_failed: bool, progr
             stop_pool(pool)
 
 
+def extra_families(config) -> tuple[str, ...]:
+    """config.env.extra_train_families, checked (sim.scene.SceneConfig) before any worker starts;
+    refused for a split other than train, where it would change nothing."""
+    from sim.scene import SceneConfig
+    extra = tuple(config.env.get("extra_train_families", ()))
+    SceneConfig(extra_train_families=extra)  # names the bad family and the valid ones
+    if extra and config.data.split != "train":
+        raise ValueError(f"env.extra_train_families={list(extra)} only changes training-split "
+                         f"scenes, but data.split is {config.data.split!r}; drop the override "
+                         f"or generate from data.split=train")
+    return extra
+
+
 def stop_pool(pool: ProcessPoolExecutor) -> None:
     """Shuts the pool down without waiting for look-ahead episodes nobody needs any more."""
     workers = list((getattr(pool, "_processes", None) or {}).values())  # private, best effort
@@ -159,7 +175,8 @@ def generate_dataset(config, out: str | None = None, episodes: int | None = None
     info = {"task": config.task.name, "split": d.split, "start": d.start,
             "noise_std": d.noise_std, "keep_failed": keep_failed,
             "driver": d.get("driver", ""), "beta": d.get("beta", 0.0),
-            "cameras": list(config.env.cameras), "camera_size": config.env.camera_size}
+            "cameras": list(config.env.cameras), "camera_size": config.env.camera_size,
+            "extra_train_families": list(extra_families(config))}
     t0 = time.perf_counter()
     records = expert_records(config, episodes, workers, keep_failed, progress, rows)
     try:

@@ -54,9 +54,15 @@ def exact_scene(seed: int, task: str, stored_instruction: str | None = None):
     env = RearrangeEnv(task=task, split=split_of(seed), render_mode=None)
     try:
         env.reset(options={"episode_seed": seed})
-        return env.scene
+        scene = env.scene
     finally:
         env.close()
+    if instruction(scene, seed) != stored_instruction:
+        raise ValueError(f"episode seed {seed} ({task}): the rebuilt scene's instruction "
+                         f"{instruction(scene, seed)!r} is not the stored {stored_instruction!r}; "
+                         f"the dataset was made with another scene config or code version: "
+                         f"regenerate it with this code")
+    return scene
 
 
 def episode_language(scene) -> EpisodeLanguage:

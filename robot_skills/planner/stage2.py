@@ -41,6 +41,19 @@ def is_stage2(config) -> bool:
     return "planner" in config and "bridge" in config
 
 
+def check_default_layouts(dataset) -> None:
+    """Stage 2 rebuilds each episode's scene from its seed with the default layout families
+    (robot_skills.planner.episodes.exact_scene); a dataset generated with extra training
+    families (env.extra_train_families) would get other scenes' language, so it is refused."""
+    for part in getattr(dataset, "parts", [dataset]):
+        extra = part.index.get("generation", {}).get("extra_train_families") or []
+        if extra:
+            raise ValueError(f"{part.path} was generated with env.extra_train_families={extra}; "
+                             f"language training rebuilds scenes from seeds with the default "
+                             f"families only: train the planner bridge on datasets generated "
+                             f"without it")
+
+
 class Stage2:
     """One LCB config's model pieces; `Trainer` uses build / loss / optimizer / windows /
     checkpoint_items / batch_keys."""
@@ -95,6 +108,7 @@ class Stage2:
         return stage2_optimizer(self.freeze, tx)
 
     def windows(self, loader) -> PlanWindows:
+        check_default_layouts(loader.dataset)
         table = EpisodeLanguageTable(self.config.task.name, self.tokenizer, self.planner_config,
                                      self.bridge, self.widths)
         return PlanWindows(loader, table)
