@@ -51,6 +51,20 @@ def test_head_variants_set_the_head_and_its_loss_weights_only(head, bins, dims, 
     assert load_config(HARD + f":{head}", ["model.loss.arm_weight=5"]).model.loss.arm_weight == 5.0
 
 
+def test_nolidar_variant_drops_the_lidar_from_the_model_only():
+    """Same dataset and budget: the model reads every state field but the lidar ranges, and the
+    ModelConfig built from the section carries it (tests/test_model_baselines.py checks that
+    the outputs are blind to dropped fields)."""
+    from robot_skills.model.config import ModelConfig
+    base = load_config(HARD + ":bins_base").to_dict()
+    c = load_config(HARD + ":bins_base,nolidar").to_dict()
+    assert c["data"] == base["data"] and c["train"] == base["train"] and c["env"] == base["env"]
+    assert base["model"]["drop_state"] == () and c["model"]["drop_state"] == ("lidar",)
+    assert {k: v for k, v in c["model"].items() if k != "drop_state"} == \
+        {k: v for k, v in base["model"].items() if k != "drop_state"}
+    assert ModelConfig.from_config(c["model"]).drop_state == ("lidar",)
+
+
 def test_two_baseline_variants_are_an_error():
     with pytest.raises(ConfigError, match="exclude each other"):
         load_config(HARD + ":small,flat_bc,skill_nocond")
