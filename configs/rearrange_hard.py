@@ -50,6 +50,15 @@ or a closed container (50/50).
       decisive"). `:bins_base` with model.drop_state=lidar on both commands (hL_bb1k_plus1500,
       43.7 + 8.6 min, the CI run sharing the cores for ~15): 89/100 eval, 68/100 unseen.
 
+  robot-skills generate --config configs/rearrange_hard.py --out runs/data/hard600i data.noise_std=0.1 \
+          data.start=200000 data.episodes=600 env.extra_train_families=island
+      600 episodes with the extra training layout family "island" in the draw (310,101 steps,
+      78.8 MiB, 775 s; expert 600/683; island rooms 88 of the 600). The no-lidar recipe's last
+      1,500 steps on hard1000f + hard600i from hL_bb1k (hI_bb1k_plus1500, 8.7 min): 94/100
+      eval, 80/100 unseen, against 89/100 and 68/100 on hard1000f alone (README, "Training
+      rooms with a divider"). Without the option (hard600n, the control): 600 episodes, 305,412
+      steps, 708 s, expert 600/674.
+
   robot-skills train --config configs/rearrange_hard.py --workdir runs/hE --data runs/data/hard1000
       6,000 steps on hard1000 (80 min of wall time while flat_bc trained beside it on the 2
       cores): 45/100 eval, 32/100 unseen layouts; `:flat_bc` on the same data and budget 62/100,
@@ -91,7 +100,7 @@ from configs.rearrange_common import rearrange_config
 
 
 def get_config(variant: str = ""):
-    """variant: comma-separated "small", "depth", "rgb", "roles" or "routes", a head ("bins",
-    "bins_base") and one of the baselines "flat_bc", "skill_nocond" (see
+    """variant: comma-separated "small", "depth", "rgb", "roles" or "routes", "nolidar", a head
+    ("bins", "bins_base") and one of the baselines "flat_bc", "skill_nocond" (see
     configs/rearrange_common.py)."""
     return rearrange_config("rearrange_hard", variant, episodes=1000, small_episodes=16)
