@@ -23,8 +23,9 @@ MODEL_VARIANTS = {
 # made up for the small size of joint-delta errors, which a category loss does not have).
 # "bins_base": the same 64 bins for the base (forward, yaw rate) only, the arm regressed
 # (ModelConfig.bin_dims="base") at weight 25: at the default 5 the base's cross-entropy (~0.8)
-# dominated and the arm fit slower (rearrange_hard 57/33 -> 73/69, README "Categories for the
-# base only"); the best rearrange_hard policy so far.
+# dominated and the arm fit slower (rearrange_hard 57/33 -> 73/69,
+# docs/results/rearrange_hard.md, "Categories for the base only"); the best rearrange_hard
+# policy so far.
 HEAD_VARIANTS = {"bins": {"action_bins": 64, "loss": {"arm_weight": 1.0}},
                  "bins_base": {"action_bins": 64, "bin_dims": "base", "loss": {"arm_weight": 25.0}}}
 # "roles": skill roles (robot_skills.data.roles): a role head and role-conditioned skill tokens

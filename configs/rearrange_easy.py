@@ -7,9 +7,10 @@
 
   robot-skills generate --config configs/rearrange_easy.py:small --episodes 400 \
           --out runs/data/easy400g data.noise_std=0.1
-      400 episodes (90,178 steps), 20.2 MiB (state of 110), 214 s with 2 workers; expert
-      success under that noise 400/416 (failed runs are dropped). README's rearrange_easy
-      table trains on it and its predecessors (easy400d: state of 83, 93,176 steps, 400/418).
+      400 episodes (90,178 steps), 20.2 MiB (state of 110), 214 s with 2 workers; expert success
+      under that noise 400/416 (failed runs are dropped). The small-model table of
+      docs/results/rearrange_easy.md trains on it and its predecessors (easy400d: state of 83,
+      93,176 steps, 400/418).
 
   robot-skills generate --config configs/rearrange_easy.py --out runs/data/easy1000g \
           data.noise_std=0.1

@@ -5,10 +5,11 @@ The skill labels say *what* the expert does (navigate, open, ...), not *where*: 
 rearrange_hard with two containers, "navigate" after opening the goal container means "drive to
 the source container", and a policy conditioned only on "navigate" has to work out from the
 state which of the four routes in its observation to follow. Closed-loop failures of the best
-:bins_base policy were mostly that (README, "Skill roles"): the goal container opened, then the
-robot parked at it instead of driving to the source. The Skill Transformer paper's skills carry
-their target; `ModelConfig.num_roles` adds it as a second label: a role head next to the skill
-head, the role's embedding added to the skill token and to the action head's condition.
+:bins_base policy were mostly that (docs/results/rearrange_hard.md, "Skill roles"): the goal
+container opened, then the robot parked at it instead of driving to the source. The Skill
+Transformer paper's skills carry their target; `ModelConfig.num_roles` adds it as a second
+label: a role head next to the skill head, the role's embedding added to the skill token and to
+the action head's condition.
 
 Roles are not in the RLDS files (they hold the skill id and name); they follow from what is:
   pick -> SOURCE, place -> GOAL, reset_arm / stop -> NONE;
