@@ -71,6 +71,21 @@ STATE_LAYOUT: tuple[tuple[str, int], ...] = (
     ("lidar", LIDAR_RAYS * len(LIDAR_HEIGHTS)),  # ranges in metres, capped at LIDAR_RANGE
 )
 STATE_DIM = sum(n for _, n in STATE_LAYOUT)
+ROUTE_FIELDS = ("target_route", "goal_route", "source_open_route", "goal_open_route")
+ROUTE_LENGTH = 2  # index of the path length inside each route field
+
+
+def route_length_bounds(cap: float) -> np.ndarray:
+    """(STATE_DIM,) float32 upper bounds under which every route's path length reads as
+    min(length, cap) metres, +inf elsewhere (and everywhere for cap <= 0). A policy needs the
+    length near arrival; far away, "far" is enough, and a length longer than any demonstration's
+    (an unseen layout's detour) then reads as one the policy was trained on."""
+    hi = np.full(STATE_DIM, np.inf, np.float32)
+    if cap > 0:
+        sl = state_slices()
+        for name in ROUTE_FIELDS:
+            hi[sl[name].start + ROUTE_LENGTH] = cap
+    return hi
 
 
 def state_slices() -> dict[str, slice]:

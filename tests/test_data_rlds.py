@@ -18,6 +18,7 @@ from robot_skills.data.dataset import EpisodeDataset
 from robot_skills.data.features import DataSpec
 from robot_skills.data.loader import WindowLoader
 from robot_skills.data.normalization import normalize
+from sim.observation import ROUTE_FIELDS, ROUTE_LENGTH, route_length_bounds, state_slices
 from sim.skills import SKILL_NAMES
 from train.config import load_config
 from train.generate_job import generate_dataset
@@ -141,6 +142,29 @@ def test_windows_are_padded_masked_and_normalised(pick_dataset):
             assert not b["skill"][i, :n_pad].any()
             assert b["is_first"][i, n_pad] == (t < T)  # the first real step starts the episode
             assert b["language_instruction"][i] == ep["instruction"]
+
+
+def test_route_length_cap_caps_only_the_route_lengths_the_model_trains_on(pick_dataset):
+    """model.route_length_cap=C: each route's path length reaches the model as min(length, C)
+    (the bound Policy applies at run time), every other state entry as before."""
+    out, _ = pick_dataset
+    ds = WindowLoader.from_config(pick_config(), "train", data_dir=str(out)).dataset
+    idx = [state_slices()[name].start + ROUTE_LENGTH for name in ROUTE_FIELDS]
+    lengths = np.concatenate([ds.episode(i)["state"][:, idx] for i in range(len(ds))])
+    cap = float(np.median(lengths[lengths > 0]))  # half the steps' routes are longer
+    loader = WindowLoader.from_config(pick_config(f"model.route_length_cap={cap}"), "train",
+                                      data_dir=str(out))
+    hi, T, capped = route_length_bounds(cap), loader.window, 0
+    for step in range(3):
+        b = loader.batch(step)
+        for i in range(loader.batch_size):
+            ep, t = ds.episode(int(b["episode"][i])), int(b["t"][i])
+            n_pad = max(0, T - 1 - t)
+            raw = ep["state"][t - (T - 1 - n_pad): t + 1]
+            want = normalize(np.minimum(raw, hi), ds.stats["state"], "mean_std")
+            np.testing.assert_allclose(b["observation"]["state"][i, n_pad:], want, rtol=1e-6)
+            capped += int((raw[:, idx] > cap).sum())
+    assert capped > 0  # the cap was exercised, not only the identity
 
 
 def test_skill_shift_conditions_windows_on_labels_shifted_within_the_episode(tmp_path):

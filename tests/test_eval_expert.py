@@ -95,3 +95,9 @@ def test_eval_cli_rejects_clamping_the_experts_state(tmp_path, capsys):
     assert main(["eval", "--workdir", str(tmp_path), "--episodes", "1", "--policy", "expert",
                  "--clamp-state"]) == 2
     assert "drop --clamp-state" in capsys.readouterr().err
+
+
+def test_eval_cli_rejects_capping_the_experts_routes(tmp_path, capsys):
+    assert main(["eval", "--workdir", str(tmp_path), "--episodes", "1", "--policy", "expert",
+                 "--route-length-cap", "3"]) == 2
+    assert "drop --route-length-cap" in capsys.readouterr().err

@@ -99,3 +99,6 @@ def test_clamped_evaluation_writes_its_own_report(workdir):
     assert not plain["clamp_state"] and os.path.isfile(f"{plain['out']}/report.json")
     with open(f"{clamped['out']}/report.json") as f:
         assert json.load(f)["clamp_state"] is True
+    capped = run_eval(str(workdir), route_length_cap=0.5, **kw)
+    assert capped["out"].endswith("eval_pick_eval_cap0.5m") and capped["route_length_cap"] == 0.5
+    assert plain["route_length_cap"] is None

@@ -44,6 +44,7 @@ def test_overrides_in_the_section_are_applied():
     ({"image_keys": ["lidar"]}, "lidar"),
     ({"loss": {"skill_loss": "hinge"}}, "hinge"),
     ({"skill_head": False}, "skill_conditioning=True needs skill_head=True"),
+    ({"route_length_cap": -1.0}, "route_length_cap must be >= 0"),
 ])
 def test_invalid_sections_are_rejected_with_the_key_named(bad, match):
     with pytest.raises(ValueError, match=match):

@@ -12,7 +12,7 @@ from flax import nnx
 
 from robot_skills.model import ModelConfig, SkillTransformer, cached_step, init_cache, reset_cache
 from robot_skills.policy import Policy, checkpoint_items, item_handlers, save_policy_checkpoint
-from sim.observation import STATE_DIM
+from sim.observation import ROUTE_FIELDS, ROUTE_LENGTH, STATE_DIM, state_slices
 from sim.robot import ACTION
 
 TINY = dict(d_model=32, num_layers=2, num_heads=2, mlp_dim=64, state_hidden=32, context=5)
@@ -157,3 +157,30 @@ def test_clamped_policy_reads_out_of_range_states_as_the_range_edge():
     with pytest.raises(ValueError, match="min and max"):
         Policy(SkillTransformer(ModelConfig(**TINY), rngs=nnx.Rngs(3)), _stats(), batch_size=2,
                clamp_state=True)
+
+
+@pytest.mark.timeout(120)
+def test_route_length_cap_reads_long_routes_as_the_cap(tmp_path):
+    """A model trained with route_length_cap=C acts on a 9 m route exactly as on a C m one, and
+    keeps that through a checkpoint; route_length_cap=0 at load time reads the true length."""
+    stats = _stats()
+    stats["state"]["mean"] = np.zeros(D).tolist()
+    idx = [state_slices()[name].start + ROUTE_LENGTH for name in ROUTE_FIELDS]
+    near = _observations(3, 2)
+    far = [{"state": o["state"].copy()} for o in near]
+    for o_near, o_far in zip(near, far):
+        o_near["state"][:, idx] = 3.0
+        o_far["state"][:, idx] = 9.0
+    model = SkillTransformer(ModelConfig(**TINY, route_length_cap=3.0), rngs=nnx.Rngs(3))
+    policy = Policy(model, stats, batch_size=2)
+    assert policy.route_length_cap == 3.0
+    _assert_same(_rollout(policy, far), _rollout(Policy(model, stats, batch_size=2), near))
+    policy.save(str(tmp_path / "ckpt"), step=1)
+    loaded = Policy.load(str(tmp_path / "ckpt"), batch_size=2)
+    _assert_same(_rollout(loaded, far), _rollout(Policy(model, stats, batch_size=2), near))
+    uncapped = Policy.load(str(tmp_path / "ckpt"), batch_size=2, route_length_cap=0.0)
+    far_actions = [o["action"] for o in _rollout(uncapped, far)]
+    near_actions = [o["action"] for o in _rollout(Policy(model, stats, batch_size=2), near)]
+    assert any(not np.array_equal(a, b) for a, b in zip(far_actions, near_actions))
+    with pytest.raises(ValueError, match="route_length_cap"):
+        Policy(model, stats, batch_size=2, route_length_cap=-1.0)

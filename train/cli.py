@@ -142,7 +142,7 @@ def _cmd_eval(args) -> int:
                      policy=args.policy, envs=args.envs, videos=args.videos, start=args.start,
                      checkpoint=args.checkpoint, workers=args.workers, disturb=args.disturb,
                      disturb_delay=args.disturb_delay, instructions=args.instructions,
-                     clamp_state=args.clamp_state)
+                     clamp_state=args.clamp_state, route_length_cap=args.route_length_cap)
     except (FileNotFoundError, ValueError) as e:
         print(f"robot-skills eval: {e}", file=sys.stderr)
         return 2
@@ -298,6 +298,10 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--clamp-state", action="store_true",
                    help="clip each state dimension to the training data's [min, max] before "
                         "the policy reads it (writes eval_<task>_<split>_clamped/)")
+    v.add_argument("--route-length-cap", type=float, default=None, metavar="M",
+                   help="read each route's path length as min(length, M) metres instead of "
+                        "what the checkpoint was trained with (0: uncapped; writes "
+                        "eval_<task>_<split>_cap<M>m/)")
     v.set_defaults(fn=_cmd_eval)
 
     c = sub.add_parser("compare", help="train and evaluate the Skill Transformer and its "

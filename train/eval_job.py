@@ -62,14 +62,16 @@ def run_eval(workdir: str, task: str = "rearrange_hard", episodes: int = 100,
              start: int = 0, checkpoint: str | None = None, progress: bool = True,
              workers: int | None = None, disturb: str | None = None,
              disturb_delay: int = 5, instructions: str = "train",
-             clamp_state: bool = False) -> dict:
+             clamp_state: bool = False, route_length_cap: float | None = None) -> dict:
     """Runs the evaluation and writes its files; returns the report dict (with "out").
     workers: processes (default all cores; 1 = this process). disturb: a sim.disturbances kind
     applied `disturb_delay` steps after its trigger stage; the report adds recovery success.
     instructions: how an LCB checkpoint's planner is asked ("train" or "heldout_template"
     phrasings, sim.instruction_samples.PHRASINGS); other policies read no language.
     clamp_state: a checkpoint's policy clips the state to its training data's range
-    (Policy(clamp_state=True)); writes eval_<task>_<split>..._clamped/."""
+    (Policy(clamp_state=True)); writes eval_<task>_<split>..._clamped/.
+    route_length_cap: a checkpoint's policy reads each route's length as min(length, cap) m
+    instead of what it was trained with (Policy(route_length_cap=...)); writes ..._cap<M>m/."""
     seeds = [split_seed(split, start + i) for i in range(episodes)]
     K = max(1, min(envs, episodes))
     W = max(1, min(workers or os.cpu_count() or 1, episodes))
@@ -79,11 +81,13 @@ def run_eval(workdir: str, task: str = "rearrange_hard", episodes: int = 100,
         raise ValueError(f"unknown instructions {instructions!r}; use one of {tuple(PHRASINGS)}")
     out = Path(workdir) / (f"eval_{task}_{split}" + (f"_{disturb}" if disturb else "")
                            + (f"_{instructions}" if instructions != "train" else "")
-                           + ("_clamped" if clamp_state else ""))
+                           + ("_clamped" if clamp_state else "")
+                           + (f"_cap{route_length_cap:g}m" if route_length_cap is not None
+                              else ""))
     setup = EvalSetup(task, split, policy, camera_size=_camera_size(workdir),
                       disturbance=disturbance, out=str(out),
-                      instructions=instructions,
-                      clamp_state=clamp_state)  # checks the policy name
+                      instructions=instructions, clamp_state=clamp_state,
+                      route_length_cap=route_length_cap)  # checks the policy name
     if policy == "checkpoint":
         setup = dataclasses.replace(setup, checkpoint=checkpoint_dir(workdir, checkpoint))
     source = setup.checkpoint or "expert"
@@ -105,7 +109,8 @@ def run_eval(workdir: str, task: str = "rearrange_hard", episodes: int = 100,
     report = {"task": task, "split": split, "policy": policy, "checkpoint": source,
               "predicts_skill": predicts, "envs": K, "workers": W,
               "disturbance": dataclasses.asdict(disturbance) if disturbance else None,
-              "instructions": instructions, "clamp_state": clamp_state, "start": start,
+              "instructions": instructions, "clamp_state": clamp_state,
+              "route_length_cap": route_length_cap, "start": start,
               "seeds": seeds, "summary": summary, "files": files, "episodes": rows}
     files["report_json"] = str(out / "report.json")
     files["report_md"] = str(out / "report.md")

@@ -46,6 +46,7 @@ class EvalSetup:
     out: str | None = None  # media of recorded episodes go here (None: frames stay in traces)
     instructions: str = "train"  # LCB checkpoints: phrasing of the instruction per episode
     clamp_state: bool = False  # checkpoints: the state clipped to the training range (Policy)
+    route_length_cap: float | None = None  # checkpoints: overrides the model's (Policy)
 
     def __post_init__(self):
         if self.policy not in ("checkpoint", "expert"):
@@ -53,6 +54,12 @@ class EvalSetup:
         if self.clamp_state and self.policy != "checkpoint":
             raise ValueError("clamp_state clips what a checkpoint's policy reads; the expert "
                              "reads the simulator's state (drop --clamp-state)")
+        if self.route_length_cap is not None and self.policy != "checkpoint":
+            raise ValueError("route_length_cap changes what a checkpoint's policy reads; the "
+                             "expert reads the simulator's state (drop --route-length-cap)")
+        if self.route_length_cap is not None and not self.route_length_cap >= 0:
+            raise ValueError(f"route_length_cap must be >= 0 metres (0 = off), got "
+                             f"{self.route_length_cap}")
 
     def predicts_skill(self) -> bool:
         """Whether the agent's skill output is a prediction (False for the expert, whose skill is
@@ -75,11 +82,15 @@ class EvalSetup:
         from robot_skills.planner.stage2 import FORMAT as LCB_FORMAT
         meta = self._meta()
         if meta["format"] == LCB_FORMAT:  # planner + policy: the prefix comes at each reset
+            if self.route_length_cap is not None:
+                raise ValueError("--route-length-cap applies to Skill Transformer checkpoints; "
+                                 "an LCB checkpoint's policy reads what it was trained with")
             from robot_skills.planner.agent import LCBAgent
             envs = [self._env(tuple(meta["model"]["image_keys"])) for _ in range(K)]
             return envs, LCBAgent.load(self.checkpoint, envs, self.instructions)
         from robot_skills.policy import Policy
-        agent = Policy.load(self.checkpoint, batch_size=K, clamp_state=self.clamp_state)
+        agent = Policy.load(self.checkpoint, batch_size=K, clamp_state=self.clamp_state,
+                            route_length_cap=self.route_length_cap)
         return [self._env(tuple(agent.config.image_keys)) for _ in range(K)], agent
 
     def _env(self, cameras: tuple[str, ...]):

@@ -43,6 +43,7 @@ from robot_skills.data.normalization import FIELDS, MODES, normalize
 from robot_skills.data.roles import num_roles, skill_roles
 from robot_skills.data.sampling import (SPLITS, check_skill_shift, sample_positions,
                                         skill_shifts, split_episodes, window_indices)
+from sim.observation import route_length_bounds
 
 _STEP_FIELDS = ("state", "depth", "rgb", "action", "skill", "role", "is_first")
 
@@ -91,6 +92,12 @@ def role_scheme(config) -> str:
     return scheme
 
 
+def state_bounds(config) -> np.ndarray | None:
+    """The raw-state upper bounds a config trains with (model.route_length_cap), or None."""
+    cap = float((config.get("model") or {}).get("route_length_cap", 0.0))
+    return route_length_bounds(cap) if cap > 0 else None
+
+
 class WindowLoader:
     """Windows of one split (train or val) of an EpisodeDataset."""
 
@@ -98,7 +105,8 @@ class WindowLoader:
                  window: int = 16, batch_size: int = 64, seed: int = 0, val_fraction: float = 0.05,
                  normalization: dict | None = None, prefetch: int = 4, threads: int = 2,
                  cache_mb: float = 8, episodes_per_batch: int = 0, skill_shift: int = 0,
-                 skill_shift_prob: float = 0.0, roles: str = ""):
+                 skill_shift_prob: float = 0.0, roles: str = "",
+                 state_hi: np.ndarray | None = None):
         if split not in SPLITS:
             raise ValueError(f"unknown split {split!r}; use one of {SPLITS}")
         if window < 1 or batch_size < 1:
@@ -133,6 +141,9 @@ class WindowLoader:
         if roles:
             num_roles(roles)  # validates the scheme
         self.roles = roles  # "" or a robot_skills.data.roles scheme
+        # (D,) upper bounds applied to the raw state before normalising (the model's
+        # route_length_cap; Policy applies the same at run time), or None
+        self.state_hi = None if state_hi is None else np.asarray(state_hi, np.float32)
 
     def _episode(self, record: int) -> dict:
         ep = self.dataset.episode(record)
@@ -153,7 +164,7 @@ class WindowLoader:
                    episodes_per_batch=int(d.get("episodes_per_batch", 0)),
                    skill_shift=int(d.get("skill_shift", 0)),
                    skill_shift_prob=float(d.get("skill_shift_prob", 0.0)),
-                   roles=role_scheme(config))
+                   roles=role_scheme(config), state_hi=state_bounds(config))
 
     @property
     def num_steps(self) -> int:
@@ -191,6 +202,8 @@ class WindowLoader:
                 for k in conditions:
                     cols[f"condition_{k}"][rows] = ep[k][shifted]
         stats, modes = self.dataset.stats, self.normalization
+        if self.state_hi is not None:
+            cols["state"] = np.minimum(cols["state"], self.state_hi)
         for k in FIELDS:
             cols[k] = normalize(cols[k], stats[k], modes.get(k, "none"))
         for v in cols.values():

@@ -67,6 +67,10 @@ class ModelConfig:
     # ("base_velocity",): the measured base velocity is the previous base command, and a policy
     # that reads it (with or without history) can imitate by repeating itself ("copycat").
     drop_state: tuple[str, ...] = ()
+    # > 0: every route's path length (sim.observation.ROUTE_FIELDS) is read as min(length, cap)
+    # metres, in training (the loader) and at run time (Policy): far reads as "far", and an
+    # unseen layout's detour longer than any demonstration's as one the policy has seen.
+    route_length_cap: float = 0.0
     # Conditioning prefix.
     num_tasks: int = 0  # > 0: a learned task embedding (task_id in [0, num_tasks))
     task_tokens: int = 1  # prefix tokens per task embedding
@@ -110,6 +114,9 @@ class ModelConfig:
                              f"{[name for name, _ in STATE_LAYOUT]}")
         if self.context < 1:
             raise ValueError(f"context must be >= 1, got {self.context}")
+        if not self.route_length_cap >= 0:
+            raise ValueError(f"route_length_cap must be >= 0 metres (0 = off), got "
+                             f"{self.route_length_cap}")
         if self.action_bins == 1 or self.action_bins < 0:
             raise ValueError(f"action_bins must be 0 (regression) or >= 2, got {self.action_bins}")
         if self.bin_dims not in BIN_DIMS:

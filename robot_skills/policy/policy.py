@@ -32,6 +32,7 @@ from robot_skills.model.kv_cache import cached_step, init_cache, reset_cache
 from robot_skills.model.skill_transformer import SkillTransformer
 from robot_skills.policy.checkpoint import (DEFAULT_NORMALIZATION, load_policy_checkpoint,
                                             save_policy_checkpoint)
+from sim.observation import route_length_bounds
 
 
 def _affine(stats: dict, mode: str, dim: int) -> tuple[np.ndarray, np.ndarray]:
@@ -68,12 +69,14 @@ def _compiled(graphdef, treedef, clip_state: bool):
 class Policy:
     def __init__(self, model: SkillTransformer, stats: dict, normalization: dict | None = None,
                  *, batch_size: int = 1, task_id=None, prefix=None,
-                 clamp_state: bool = False):
+                 clamp_state: bool = False, route_length_cap: float | None = None):
         """model: a SkillTransformer; stats: {"state": {mean, std, ...}, "action": {...}}
         (normalization.json); normalization: mode per field (the loader's modes).
         clamp_state: clip each state dimension to the training data's [min, max] (stats)
         before normalising, so a value no demonstration had (a longer route on an unseen
-        layout) reaches the network as the nearest one it was trained on."""
+        layout) reaches the network as the nearest one it was trained on.
+        route_length_cap: read each route's path length as min(length, cap) metres; None: the
+        model's own (ModelConfig.route_length_cap, what it was trained with; 0 = off)."""
         self.model = model
         self.config = model.config
         self.stats = stats
@@ -90,6 +93,11 @@ class Policy:
                                  "(normalization.json of a dataset written by this version)")
             lo = np.asarray(stats["state"]["min"], np.float32).reshape(c.state_dim)
             hi = np.asarray(stats["state"]["max"], np.float32).reshape(c.state_dim)
+        cap = c.route_length_cap if route_length_cap is None else float(route_length_cap)
+        if cap < 0:
+            raise ValueError(f"route_length_cap must be >= 0 metres (0 = off), got {cap}")
+        self.route_length_cap = cap
+        hi = np.minimum(hi, route_length_bounds(cap))
         self._norm = {k: jnp.asarray(v) for k, v in (("state_shift", s_shift),
                       ("state_scale", s_scale), ("action_shift", a_shift),
                       ("action_scale", a_scale), ("state_lo", lo), ("state_hi", hi))}
@@ -112,11 +120,13 @@ class Policy:
     # ------------------------------------------------------------------ checkpoints
     @classmethod
     def load(cls, checkpoint_dir: str, *, step: int | None = None, batch_size: int = 1,
-             task_id=None, prefix=None, clamp_state: bool = False) -> Policy:
+             task_id=None, prefix=None, clamp_state: bool = False,
+             route_length_cap: float | None = None) -> Policy:
         """From a checkpoint step directory or a manager root (latest step, or `step`)."""
         model, meta = load_policy_checkpoint(checkpoint_dir, step)
         return cls(model, meta["stats"], meta["normalization"], batch_size=batch_size,
-                   task_id=task_id, prefix=prefix, clamp_state=clamp_state)
+                   task_id=task_id, prefix=prefix, clamp_state=clamp_state,
+                   route_length_cap=route_length_cap)
 
     def save(self, directory: str, *, step: int = 0, config=None) -> str:
         """Writes a checkpoint `Policy.load` reads back (see policy.checkpoint)."""
