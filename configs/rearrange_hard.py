@@ -60,7 +60,12 @@ or a closed container (50/50).
       (hard600n, the control): 600 episodes, 305,412 steps, 708 s, expert 600/674; the same
       fine-tune on hard1000f + hard600n (hN_bb1k_plus1500): 92/100 eval, 77/100 unseen, so the
       gain is mostly the extra data. Both datasets, hL_bb1k and hI's evaluations reproduced
-      exactly on a new machine.
+      exactly on a new machine. hN evaluated with `--route-length-cap 3` (each route's length
+      read as at most 3 m; unseen routes reach 11 m, demonstrations' 7 m): 91/100 eval, 86/100
+      unseen (0.91 / 0.86 of the expert); its last 1,500 steps trained with
+      model.route_length_cap=3 (hC_bb1k_plus1500, 12.6 min): 90/100, 84/100. Flat BC with hN's
+      data, budget and input (`:flat_bc,bins_base` on both commands, hNflat_bb1k_plus1500,
+      56.3 + 12.4 min): 88/100, 72/100; with the cap 83/100, 86/100 (README, rearrange_hard).
 
   robot-skills train --config configs/rearrange_hard.py --workdir runs/hE --data runs/data/hard1000
       6,000 steps on hard1000 (80 min of wall time while flat_bc trained beside it on the 2
