@@ -80,6 +80,8 @@ def route_length_bounds(cap: float) -> np.ndarray:
     min(length, cap) metres, +inf elsewhere (and everywhere for cap <= 0). A policy needs the
     length near arrival; far away, "far" is enough, and a length longer than any demonstration's
     (an unseen layout's detour) then reads as one the policy was trained on."""
+    if not cap >= 0:
+        raise ValueError(f"route_length_cap must be >= 0 metres (0 = off), got {cap}")
     hi = np.full(STATE_DIM, np.inf, np.float32)
     if cap > 0:
         sl = state_slices()

@@ -57,9 +57,9 @@ class EvalSetup:
         if self.route_length_cap is not None and self.policy != "checkpoint":
             raise ValueError("route_length_cap changes what a checkpoint's policy reads; the "
                              "expert reads the simulator's state (drop --route-length-cap)")
-        if self.route_length_cap is not None and not self.route_length_cap >= 0:
-            raise ValueError(f"route_length_cap must be >= 0 metres (0 = off), got "
-                             f"{self.route_length_cap}")
+        if self.route_length_cap is not None:
+            from sim.observation import route_length_bounds
+            route_length_bounds(self.route_length_cap)  # validates the cap
 
     def predicts_skill(self) -> bool:
         """Whether the agent's skill output is a prediction (False for the expert, whose skill is

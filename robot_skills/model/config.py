@@ -13,7 +13,7 @@ from collections.abc import Mapping
 
 import ml_collections
 
-from sim.observation import STATE_DIM, STATE_LAYOUT
+from sim.observation import STATE_DIM, STATE_LAYOUT, route_length_bounds
 from sim.robot import ACTION
 from sim.skills import NUM_SKILLS
 
@@ -114,9 +114,7 @@ class ModelConfig:
                              f"{[name for name, _ in STATE_LAYOUT]}")
         if self.context < 1:
             raise ValueError(f"context must be >= 1, got {self.context}")
-        if not self.route_length_cap >= 0:
-            raise ValueError(f"route_length_cap must be >= 0 metres (0 = off), got "
-                             f"{self.route_length_cap}")
+        route_length_bounds(self.route_length_cap)  # validates the cap
         if self.action_bins == 1 or self.action_bins < 0:
             raise ValueError(f"action_bins must be 0 (regression) or >= 2, got {self.action_bins}")
         if self.bin_dims not in BIN_DIMS:

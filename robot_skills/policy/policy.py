@@ -94,10 +94,8 @@ class Policy:
             lo = np.asarray(stats["state"]["min"], np.float32).reshape(c.state_dim)
             hi = np.asarray(stats["state"]["max"], np.float32).reshape(c.state_dim)
         cap = c.route_length_cap if route_length_cap is None else float(route_length_cap)
-        if cap < 0:
-            raise ValueError(f"route_length_cap must be >= 0 metres (0 = off), got {cap}")
+        hi = np.minimum(hi, route_length_bounds(cap))  # raises for a negative cap
         self.route_length_cap = cap
-        hi = np.minimum(hi, route_length_bounds(cap))
         self._norm = {k: jnp.asarray(v) for k, v in (("state_shift", s_shift),
                       ("state_scale", s_scale), ("action_shift", a_shift),
                       ("action_scale", a_scale), ("state_lo", lo), ("state_hi", hi))}
