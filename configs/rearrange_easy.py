@@ -26,6 +26,7 @@ from configs.rearrange_common import rearrange_config
 
 
 def get_config(variant: str = ""):
-    """variant: comma-separated "small", "depth", "rgb", and one of the baselines "flat_bc",
-    "skill_nocond" (see configs/rearrange_common.py)."""
+    """variant: comma-separated "small", "depth", "rgb", "nolidar", "routecap", a head ("bins",
+    "bins_base") and one of the baselines "flat_bc", "skill_nocond" (see
+    configs/rearrange_common.py)."""
     return rearrange_config("rearrange_easy", variant, episodes=1000, small_episodes=24)

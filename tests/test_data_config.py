@@ -65,6 +65,26 @@ def test_nolidar_variant_drops_the_lidar_from_the_model_only():
     assert ModelConfig.from_config(c["model"]).drop_state == ("lidar",)
 
 
+def test_routecap_variant_caps_route_lengths_in_the_model_only():
+    """Same dataset and budget: the model section carries route_length_cap=3, which the loader
+    (state_bounds) and the checkpoint's ModelConfig both read; without the token it is off."""
+    import numpy as np
+
+    from robot_skills.data.loader import state_bounds
+    from robot_skills.model.config import ModelConfig
+    base = load_config(HARD + ":bins_base,nolidar")
+    c = load_config(HARD + ":bins_base,nolidar,routecap")
+    b, d = base.to_dict(), c.to_dict()
+    assert d["data"] == b["data"] and d["train"] == b["train"] and d["env"] == b["env"]
+    assert b["model"]["route_length_cap"] == 0.0 and d["model"]["route_length_cap"] == 3.0
+    assert {k: v for k, v in d["model"].items() if k != "route_length_cap"} == \
+        {k: v for k, v in b["model"].items() if k != "route_length_cap"}
+    assert ModelConfig.from_config(d["model"]).route_length_cap == 3.0
+    assert state_bounds(base) is None
+    hi = state_bounds(c)
+    assert hi is not None and np.sum(hi == 3.0) == 4 and np.all(np.isinf(hi[hi != 3.0]))
+
+
 def test_two_baseline_variants_are_an_error():
     with pytest.raises(ConfigError, match="exclude each other"):
         load_config(HARD + ":small,flat_bc,skill_nocond")
