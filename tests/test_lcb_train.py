@@ -154,7 +154,8 @@ def test_eval_runs_an_lcb_workdir_with_heldout_phrasings(lcb_run):
 @pytest.mark.parametrize("bridge", ["text", "oracle", "instruction"])
 def test_the_agent_gives_each_episode_its_bridge_prefix(make_env, bridge):
     """Word bridges at reset: the plan (decoded, or ground truth for the oracle) or the
-    instruction becomes the episode's prefix; then the policy steps."""
+    instruction becomes the episode's prefix; then the policy steps, reading route lengths
+    capped as the transformer was trained (ModelConfig.route_length_cap)."""
     from robot_skills.model import ModelConfig
     from robot_skills.planner.agent import LCBAgent
     from robot_skills.planner.bridge import BridgeConfig
@@ -162,20 +163,23 @@ def test_the_agent_gives_each_episode_its_bridge_prefix(make_env, bridge):
     from robot_skills.planner.corpus import fit_tokenizer
     from robot_skills.planner.joint import LCBModel
     from sim.instruction_samples import draw_samples
-    from sim.observation import STATE_DIM
+    from sim.observation import STATE_DIM, route_length_bounds
     from sim.plans import plan_for, plan_text
     tok = fit_tokenizer(draw_samples("train", 30))
     b = BridgeConfig(bridge=bridge)
     planner = PlannerConfig(vocab_size=tok.vocab_size, d_model=32, num_layers=1, num_heads=2,
                             mlp_dim=64, latent_dim=32, max_act=12)
     policy = ModelConfig(d_model=32, num_layers=1, num_heads=2, mlp_dim=64, state_hidden=32,
-                         context=4, prefix_tokens=b.slots(planner))
+                         context=4, prefix_tokens=b.slots(planner), route_length_cap=3.0)
     model = LCBModel(policy, planner, b, rngs=nnx.Rngs(0))
     stats = {k: {"mean": [0.0] * n, "std": [1.0] * n} for k, n in (("state", STATE_DIM),
                                                                     ("action", 8))}
     env = make_env(task="pick", split="eval")
     obs, _ = env.reset(seed=0)
     agent = LCBAgent(model, tok, stats, None, [env])
+    assert agent.policy.route_length_cap == 3.0
+    np.testing.assert_array_equal(np.asarray(agent.policy._norm["state_hi"]),
+                                  route_length_bounds(3.0))
     agent.reset(env_ids=[0])
     prefix, mask, plan = agent.prefix_for(env.scene)
     assert prefix.shape == (b.slots(planner), 32)
