@@ -14,12 +14,14 @@
 
   robot-skills generate --config configs/rearrange_easy.py --out runs/data/easy1000g \
           data.noise_std=0.1
-      1,000 episodes (225,135 steps), 50.3 MiB, 679 s with 2 workers; expert success under
-      that noise 1,000/1,039.
+      1,000 episodes (224,036 steps), 50.0 MiB, 497 s with 2 workers; expert success under
+      that noise 1,000/1,043 (the state-based expert; eD3's data, from the expert before it,
+      had 225,135 steps, 1,000/1,039).
 
   robot-skills train --config configs/rearrange_easy.py --workdir runs/eD3 --data runs/data/easy1000g
-      default-size model (0.98M), 6,000 steps in ~30 min on 2 cores; closed loop (last step,
-      100 episodes each): 98/100 eval, 94/100 unseen layouts (expert 99/100, 100/100).
+      default-size model (0.98M), 6,000 steps in ~26 min on 2 cores (val loss 0.060); closed
+      loop (last step, 100 episodes each): 98/100 eval, 95/100 unseen layouts (expert 99/100,
+      100/100; README "rearrange_easy", run eD3r); on eD3's older data 98/100, 94/100.
 """
 
 from configs.rearrange_common import rearrange_config
