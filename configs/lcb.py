@@ -17,6 +17,9 @@ Variants (one bridge each, comma-separated modifiers "small", "easy", "tiny"):
                into runs/planner_small)
   easy         rearrange_easy data instead of rearrange_hard
   tiny         a tiny model, no stage-1 planner (tokenizer fitted on a small corpus): tests
+  langgoal     the goal named only by the instruction: receptacle slots in the state, the
+               goal's fields hidden from the policy (configs/rearrange_common.py; its own data,
+               `robot-skills generate --config configs/rearrange_hard.py:langgoal`)
 
 Per training window the planner reads a training-grammar instruction for the episode's scene
 and the scene text, and is teacher-forced on the episode's ground-truth plan
@@ -41,7 +44,7 @@ BRIDGE_VARIANTS = {
     "oracle": {"bridge": "oracle", "freeze": "joint"},
     "no_planner": {"bridge": "instruction", "freeze": "joint"},
 }
-MODIFIERS = ("small", "easy", "tiny")
+MODIFIERS = ("small", "easy", "tiny", "langgoal")
 # The tiny variant (tests): everything small enough for a few CPU steps in seconds.
 TINY_MODEL = dict(d_model=32, num_layers=1, num_heads=2, mlp_dim=64, state_hidden=32, context=4)
 TINY_PLANNER = dict(d_model=32, num_layers=1, num_heads=2, mlp_dim=64, max_act=12)
@@ -57,7 +60,9 @@ def get_config(variant: str = "lcb") -> ml_collections.ConfigDict:
     spec = BRIDGE_VARIANTS[bridges[0]]
     small, tiny = "small" in tokens, "tiny" in tokens
     task = "rearrange_easy" if "easy" in tokens else "rearrange_hard"
-    c = rearrange_config(task, "small" if small or tiny else "",
+    data_variant = ",".join(t for t in ("small" if small or tiny else "",
+                                        "langgoal" if "langgoal" in tokens else "") if t)
+    c = rearrange_config(task, data_variant,
                          episodes=1000, small_episodes=24 if task == "rearrange_easy" else 16)
     # The planner's latents depend on the episode only: batches of G episodes x B/G windows
     # run it G times a batch, not B (512 planner passes of 144 tokens made a step ~26 s on the

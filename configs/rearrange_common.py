@@ -6,8 +6,10 @@ add `model` and `train` sections next to these. Variants are comma-separated tok
 the baselines of `robot-skills compare`, which change only model flags (same dataset directory,
 same training budget): "flat_bc" (no skill head, no skill conditioning) and "skill_nocond"
 (skill head, action not conditioned on the skill); action heads ("bins", "bins_base"), skill
-roles ("roles", "routes"), "nolidar" (the model does not read the lidar; same data) and
-"routecap" (the model reads each route's length as at most 3 m; same data).
+roles ("roles", "routes"), "nolidar" (the model does not read the lidar; same data),
+"routecap" (the model reads each route's length as at most 3 m; same data) and "langgoal"
+(receptacle slots in the state, the goal's fields hidden from the model: only the instruction
+names the goal; its own data).
 """
 
 from __future__ import annotations
@@ -47,8 +49,19 @@ DROP_VARIANTS = {"nolidar": ("lidar",)}
 # evaluation, 83/100 for a second seed (docs/results/rearrange_hard.md, "Route lengths beyond
 # the demonstrations'").
 CAP_VARIANTS = {"routecap": 3.0}
-VARIANTS = (("small", "depth", "rgb") + tuple(ROLE_VARIANTS) + tuple(MODEL_VARIANTS)
-            + tuple(HEAD_VARIANTS) + tuple(DROP_VARIANTS) + tuple(CAP_VARIANTS))
+# "langgoal": the goal is named only by the instruction. The state ends in one slot per
+# receptacle kind (env.receptacle_slots, sim.observation.SLOT_LAYOUT: a free spot on it, the
+# routes to place there and to open it, its handle and open fraction; its own data directory)
+# and the model does not read the goal's fields nor the task flags (which tell whether the goal
+# is a container). A policy without language can only guess the goal: the test of the language
+# bridges (configs/lcb.py modifier "langgoal").
+GOAL_FIELDS = ("goal_pos", "goal_rel", "goal_handle", "goal_handle_rel", "goal_route",
+               "goal_pose_rel", "goal_open_route", "goal_open_pose_rel", "articulation",
+               "task_flags")
+LANGUAGE_GOAL = "langgoal"
+VARIANTS = (("small", "depth", "rgb", LANGUAGE_GOAL) + tuple(ROLE_VARIANTS)
+            + tuple(MODEL_VARIANTS) + tuple(HEAD_VARIANTS) + tuple(DROP_VARIANTS)
+            + tuple(CAP_VARIANTS))
 
 
 def parse_variant(variant: str) -> set[str]:
@@ -84,6 +97,8 @@ def rearrange_config(task: str, variant: str, episodes: int, small_episodes: int
     # (sim.scene.SceneConfig.extra_train_families; "island": a free-standing divider). Only
     # generation reads it; eval and unseen scenes never change with it.
     c.env.extra_train_families = ()
+    # The state ends in the receptacle slots (sim.observation.SLOT_LAYOUT; variant "langgoal").
+    c.env.receptacle_slots = LANGUAGE_GOAL in tokens
 
     d = c.data = ml_collections.ConfigDict()
     suffix = "".join(f"_{t}" for t in sorted(tokens - set(MODEL_VARIANTS) - set(HEAD_VARIANTS)
@@ -140,6 +155,10 @@ def rearrange_config(task: str, variant: str, episodes: int, small_episodes: int
         c.model.update(head)
     c.model.drop_state = tuple(f for t in sorted(tokens & set(DROP_VARIANTS))
                                for f in DROP_VARIANTS[t])
+    if LANGUAGE_GOAL in tokens:
+        from sim.observation import SLOTS_STATE_DIM
+        c.model.state_dim = SLOTS_STATE_DIM
+        c.model.drop_state = c.model.drop_state + GOAL_FIELDS
     for t in tokens & set(CAP_VARIANTS):
         c.model.route_length_cap = CAP_VARIANTS[t]
     d.role_scheme = "receptacle"  # robot_skills.data.roles scheme, used when model.num_roles > 0

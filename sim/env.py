@@ -1,7 +1,8 @@
 """Gymnasium environment: one registered id per task (`robot_skills/RearrangeHard-v0`, ...).
 
-Observation: {"state": float32 vector (see sim.observation.STATE_LAYOUT)} plus "depth"/"rgb"
-head-camera images when enabled. Action: Box([-1, 1]^8) (see sim.robot.ActionSpec).
+Observation: {"state": float32 vector (see sim.observation.STATE_LAYOUT; with receptacle_slots
+it ends in one slot per receptacle kind, SLOT_LAYOUT)} plus "depth"/"rgb" head-camera images
+when enabled. Action: Box([-1, 1]^8) (see sim.robot.ActionSpec).
 `info` carries the latched stage flags ("stage/<name>"), "success", "failure" (a name from
 sim.tasks.FAILURES or ""), the expert's skill for this state and the episode seed.
 """
@@ -16,7 +17,7 @@ import numpy as np
 
 from sim import robot as R
 from sim.expert.task_planner import PlanStep, TaskPlanner
-from sim.observation import STATE_DIM, Observer
+from sim.observation import SLOTS_STATE_DIM, STATE_DIM, Observer, spot_world
 from sim.scene import SPLIT_SIZE, InfeasibleScene, SceneConfig, sample_scene, split_seed
 from sim.skills import SKILL_NAMES
 from sim.state import World
@@ -39,6 +40,9 @@ class EnvConfig:
     split: str = "train"
     cameras: tuple[str, ...] = ()
     camera_size: int = 64
+    # The state ends in one slot per receptacle kind (sim.observation.SLOT_LAYOUT): what a
+    # policy reads when the goal fields are hidden from it and the instruction names the goal.
+    receptacle_slots: bool = False
     scene: SceneConfig = SceneConfig()
     physics: PhysicsConfig = PhysicsConfig()
 
@@ -50,9 +54,9 @@ class RearrangeEnv(gym.Env):
 
     def __init__(self, task: str = "rearrange_hard", split: str = "train", cameras=(),
                  camera_size: int = 64, render_mode: str | None = "rgb_array",
-                 config: EnvConfig | None = None):
+                 config: EnvConfig | None = None, receptacle_slots: bool = False):
         cfg = config or EnvConfig(task=task, split=split, cameras=tuple(cameras),
-                                  camera_size=camera_size)
+                                  camera_size=camera_size, receptacle_slots=receptacle_slots)
         check_task(cfg.task)
         split_seed(cfg.split, 0)  # validates the split name
         for c in cfg.cameras:
@@ -63,7 +67,8 @@ class RearrangeEnv(gym.Env):
         self.config = cfg
         self.render_mode = render_mode
         self.metadata = dict(self.metadata, render_fps=int(cfg.physics.control_hz))
-        spaces = {"state": gym.spaces.Box(-np.inf, np.inf, (STATE_DIM,), np.float32)}
+        dim = SLOTS_STATE_DIM if cfg.receptacle_slots else STATE_DIM
+        spaces = {"state": gym.spaces.Box(-np.inf, np.inf, (dim,), np.float32)}
         n = cfg.camera_size
         if "depth" in cfg.cameras:
             spaces["depth"] = gym.spaces.Box(0.0, 10.0, (n, n, 1), np.float32)
@@ -126,7 +131,8 @@ class RearrangeEnv(gym.Env):
         self.episode_seed = episode_seed
         self.scene = scene
         self.world, self.task = cache["world"], cache["task"]
-        self.observer = Observer(self.world, self.config.cameras, self.config.camera_size)
+        self.observer = Observer(self.world, self.config.cameras, self.config.camera_size,
+                                 receptacle_slots=self.config.receptacle_slots)
         self.planner = TaskPlanner(scene)
 
     def step(self, action):
@@ -163,12 +169,7 @@ class RearrangeEnv(gym.Env):
         if t.task == "navigate":
             r = self.scene.receptacle(t.nav_target)
             return np.array([r.x, r.y, r.kind.surface_z])
-        r = self.scene.receptacle(t.goal)
-        local = np.array(t.goal_local, dtype=float)
-        if r.name == "drawer":
-            local[0] += self.world.articulation("drawer")
-        xy = r.to_world(local)
-        return np.array([xy[0], xy[1], r.kind.surface_z])
+        return spot_world(self.world, t.goal, t.goal_local)
 
     def _obs(self, report):
         if report.failure == "unstable_sim" and self._last_obs is not None:

@@ -11,7 +11,7 @@ import numpy as np
 from sim import furniture as F
 from sim import robot as R
 from sim.navigation import GeodesicField, clearance_map, detour_ratio, wrap_angle
-from sim.scene import build_grid
+from sim.scene import build_grid, place_spots
 from sim.state import ROBOT_GEOM_GROUP
 
 LIDAR_RAYS = 16
@@ -74,28 +74,86 @@ STATE_DIM = sum(n for _, n in STATE_LAYOUT)
 ROUTE_FIELDS = ("target_route", "goal_route", "source_open_route", "goal_open_route")
 ROUTE_LENGTH = 2  # index of the path length inside each route field
 
+# Receptacle slots (opt-in: EnvConfig.receptacle_slots): after the fields above, one slot per
+# receptacle kind in this fixed order, zeros where the scene has none, each describing that
+# receptacle the way the goal fields describe the goal: a free spot for the target on it (the
+# goal spot on the goal receptacle, sim.scene.place_spots), the route to the pose that places
+# there, its handle, the route to the pose that opens it and its open fraction. With the goal
+# fields dropped from what the model reads (configs: variant "langgoal") every receptacle looks
+# alike and only the instruction says which one is the goal.
+SLOT_KINDS = tuple(F.RECEPTACLES)
+SLOT_LAYOUT: tuple[tuple[str, int], ...] = (
+    ("present", 1),
+    ("container", 1),
+    ("spot_pos", 3),  # the free spot in the base frame
+    ("spot_rel", 3),  # tanh((spot - grasp site) / REL_SCALE)
+    ("spot_route", 5),  # route to the pose that places at the spot (as target_route)
+    ("spot_pose_rel", 3),
+    ("handle", 3),  # containers: handle in the base frame, else 0
+    ("handle_rel", 3),
+    ("open_route", 5),  # containers: route to the pose that opens / closes it
+    ("open_pose_rel", 3),
+    ("open_fraction", 1),
+)
+SLOT_DIM = sum(n for _, n in SLOT_LAYOUT)
+SLOT_ROUTE_FIELDS = ("spot_route", "open_route")
+SLOTS_STATE_DIM = STATE_DIM + len(SLOT_KINDS) * SLOT_DIM
 
-def route_length_bounds(cap: float) -> np.ndarray:
-    """(STATE_DIM,) float32 upper bounds under which every route's path length reads as
-    min(length, cap) metres, +inf elsewhere (and everywhere for cap <= 0). A policy needs the
-    length near arrival; far away, "far" is enough, and a length longer than any demonstration's
-    (an unseen layout's detour) then reads as one the policy was trained on."""
+
+def state_layout(receptacle_slots: bool = False) -> tuple[tuple[str, int], ...]:
+    """STATE_LAYOUT, then with receptacle slots one field per (kind, slot field), named
+    "<kind>_<field>" (e.g. "drawer_open_route")."""
+    if not receptacle_slots:
+        return STATE_LAYOUT
+    return STATE_LAYOUT + tuple((f"{kind}_{name}", n) for kind in SLOT_KINDS
+                                for name, n in SLOT_LAYOUT)
+
+
+def has_receptacle_slots(state_dim: int) -> bool:
+    """Whether a state of this size carries the receptacle slots (SLOTS_STATE_DIM)."""
+    return state_dim == SLOTS_STATE_DIM
+
+
+def route_length_bounds(cap: float, state_dim: int = STATE_DIM) -> np.ndarray:
+    """(state_dim,) float32 upper bounds under which every route's path length (the receptacle
+    slots' too) reads as min(length, cap) metres, +inf elsewhere (and everywhere for cap <= 0).
+    A policy needs the length near arrival; far away, "far" is enough, and a length longer than
+    any demonstration's (an unseen layout's detour) then reads as one the policy was trained
+    on."""
     if not cap >= 0:
         raise ValueError(f"route_length_cap must be >= 0 metres (0 = off), got {cap}")
-    hi = np.full(STATE_DIM, np.inf, np.float32)
+    hi = np.full(state_dim, np.inf, np.float32)
     if cap > 0:
-        sl = state_slices()
-        for name in ROUTE_FIELDS:
+        if state_dim not in (STATE_DIM, SLOTS_STATE_DIM):
+            raise ValueError(f"a route length cap needs the simulator's state layout (dim "
+                             f"{STATE_DIM}, or {SLOTS_STATE_DIM} with receptacle slots); got "
+                             f"dim {state_dim}")
+        slots = has_receptacle_slots(state_dim)
+        sl = state_slices(slots)
+        names = ROUTE_FIELDS + (tuple(f"{k}_{f}" for k in SLOT_KINDS for f in SLOT_ROUTE_FIELDS)
+                                if slots else ())
+        for name in names:
             hi[sl[name].start + ROUTE_LENGTH] = cap
     return hi
 
 
-def state_slices() -> dict[str, slice]:
+def state_slices(receptacle_slots: bool = False) -> dict[str, slice]:
     out, i = {}, 0
-    for name, n in STATE_LAYOUT:
+    for name, n in state_layout(receptacle_slots):
         out[name] = slice(i, i + n)
         i += n
     return out
+
+
+def spot_world(world, receptacle: str, local) -> np.ndarray:
+    """World (x, y, z) of a spot (x, y) on a receptacle's surface, given in its closed-state
+    frame: a drawer's spot slides out with the drawer."""
+    r = world.scene.receptacle(receptacle)
+    local = np.array(local[:2], dtype=float)
+    if r.name == "drawer":
+        local[0] += world.articulation("drawer")
+    xy = r.to_world(local)
+    return np.array([xy[0], xy[1], r.kind.surface_z])
 
 
 class Routes:
@@ -104,7 +162,7 @@ class Routes:
     and to the poses that open the source and the goal container (None if not a container).
     Equal poses share one field."""
 
-    def __init__(self, scene):
+    def __init__(self, scene, receptacle_slots: bool = False):
         t = scene.task
         grid = build_grid(scene.width, scene.depth, scene.walls, scene.receptacles,
                           scene.obstacles)
@@ -123,6 +181,16 @@ class Routes:
         for name in (t.source, t.goal):
             r = scene.receptacle(name)
             poses.append(r.work_pose(0.0, handle=True) if r.kind.container else None)
+        # Receptacle slots: (spot route, open route) rows of `features` per kind in the scene.
+        self.slot_rows: dict[str, tuple[int, int | None]] = {}
+        if receptacle_slots:
+            spots = place_spots(scene)
+            for r in scene.receptacles:
+                k = len(poses)
+                poses.append(r.work_pose(spots[r.name][1]))
+                if r.kind.container:
+                    poses.append(r.work_pose(0.0, handle=True))
+                self.slot_rows[r.name] = (k, k + 1 if r.kind.container else None)
         self.poses = poses
         shared: dict[tuple[float, float, float], GeodesicField] = {}
         for p in poses:
@@ -139,7 +207,8 @@ class Routes:
         return detour_ratio([start_xy, *(g for g, _ in goals)], goals, min_leg)
 
     def features(self, base_pose) -> np.ndarray:
-        """(4, 8): per route (pick, place, open source, open goal), base-frame lookahead point,
+        """(4 + slot routes, 8): per route (pick, place, open source, open goal, then the
+        receptacle slots' rows, `slot_rows`), base-frame lookahead point,
         path length, heading (cos, sin), then the fine pose offset
         tanh((x, y, heading error) / POSE_SCALE); zeros for a route that does not exist."""
         x, y, yaw = base_pose
@@ -162,12 +231,16 @@ class Observer:
     """Builds observations for one World; holds the ray buffers and the camera renderer."""
 
     def __init__(self, world, cameras: tuple[str, ...] = (), camera_size: int = 64,
-                 routes: Routes | None = None):
+                 routes: Routes | None = None, receptacle_slots: bool = False):
         for c in cameras:
             if c not in ("depth", "rgb"):
                 raise ValueError(f"unknown camera stream {c!r}; use 'depth' and/or 'rgb'")
         self.world = world
-        self.routes = Routes(world.scene) if routes is None else routes
+        self.receptacle_slots = receptacle_slots
+        self.routes = Routes(world.scene, receptacle_slots) if routes is None else routes
+        if receptacle_slots and not self.routes.slot_rows:
+            raise ValueError("receptacle_slots needs Routes built with receptacle_slots=True")
+        self._spots = place_spots(world.scene) if receptacle_slots else {}
         self.cameras = tuple(cameras)
         self.camera_size = camera_size
         ang = np.arange(LIDAR_RAYS) * (2 * math.pi / LIDAR_RAYS)
@@ -178,7 +251,8 @@ class Observer:
         self._group = np.ones(6, dtype=np.uint8)
         self._group[ROBOT_GEOM_GROUP] = 0
         self._renderer = None
-        self._slices = state_slices()
+        self._slices = state_slices(receptacle_slots)
+        self.state_dim = SLOTS_STATE_DIM if receptacle_slots else STATE_DIM
 
     def close(self):
         if self._renderer is not None:
@@ -201,7 +275,7 @@ class Observer:
     def state(self, task, held: list[str], goal_world: np.ndarray) -> np.ndarray:
         w = self.world
         t = task.spec
-        s = np.zeros(STATE_DIM, dtype=np.float64)
+        s = np.zeros(self.state_dim, dtype=np.float64)
         sl = self._slices
         q = s[sl["arm_qpos"]] = w.arm_qpos()
         s[sl["arm_stow_rel"]] = np.tanh((q - R.STOW_Q) / ARM_REL_SCALE)
@@ -228,8 +302,31 @@ class Observer:
         for k, name in enumerate(("target", "goal", "source_open", "goal_open")):
             s[sl[f"{name}_route"]], s[sl[f"{name}_pose_rel"]] = route[k, :5], route[k, 5:]
         s[sl["lidar"]] = self.lidar()
+        if self.receptacle_slots:
+            self._slot_features(s, grasp, route)
         s = np.nan_to_num(s, nan=0.0, posinf=1e3, neginf=-1e3)
         return np.clip(s, -1e3, 1e3).astype(np.float32)
+
+    def _slot_features(self, s: np.ndarray, grasp: np.ndarray, route: np.ndarray) -> None:
+        """Fills the receptacle slots of state `s` (SLOT_LAYOUT per kind of SLOT_KINDS)."""
+        w, sl = self.world, self._slices
+        for name, (spot_row, open_row) in self.routes.slot_rows.items():
+            def put(field, value):
+                s[sl[f"{name}_{field}"]] = value
+            put("present", 1.0)
+            spot = w.to_base(spot_world(w, name, self._spots[name]))
+            put("spot_pos", spot)
+            put("spot_rel", np.tanh((spot - grasp) / REL_SCALE))
+            put("spot_route", route[spot_row, :5])
+            put("spot_pose_rel", route[spot_row, 5:])
+            if open_row is not None:
+                put("container", 1.0)
+                handle = w.to_base(w.handle_pos(name))
+                put("handle", handle)
+                put("handle_rel", np.tanh((handle - grasp) / REL_SCALE))
+                put("open_route", route[open_row, :5])
+                put("open_pose_rel", route[open_row, 5:])
+                put("open_fraction", w.open_fraction(name))
 
     def images(self) -> dict[str, np.ndarray]:
         if not self.cameras:

@@ -420,5 +420,25 @@ def sample_scene(seed: int, task: str, cfg: SceneConfig | None = None, validate=
                        f"{cfg.max_attempts} attempts (last reason: {last}); loosen the SceneConfig")
 
 
+def place_spots(scene: Scene) -> dict[str, tuple[float, float]]:
+    """A free spot for the task's target on every receptacle of `scene`, (x, y) in its frame
+    (closed state): the goal spot on the goal receptacle, elsewhere one drawn as the goal spot
+    is (clear of the objects there) from the seed's own stream, so the scene itself is the same
+    with or without them; the middle of the receptacle's region if it has no free spot. The
+    observation's receptacle slots describe these spots (sim.observation)."""
+    t = scene.task
+    kind = scene.object(t.target).kind
+    rng = np.random.default_rng(np.random.SeedSequence([scene.seed, _task_salt(t.task), 2]))
+    out = {}
+    for r in scene.receptacles:
+        if r.name == t.goal:
+            out[r.name] = (float(t.goal_local[0]), float(t.goal_local[1]))
+            continue
+        taken = [o.local for o in scene.objects if o.receptacle == r.name]
+        spot = _sample_spot(r, kind, taken, rng)
+        out[r.name] = spot if spot is not None else (sum(r.kind.region_x) / 2, 0.0)
+    return out
+
+
 def _task_salt(task: str) -> int:
     return sum((i + 1) * ord(c) for i, c in enumerate(task))

@@ -86,17 +86,23 @@ class EvalSetup:
                 raise ValueError("--route-length-cap applies to Skill Transformer checkpoints; "
                                  "an LCB checkpoint's policy reads what it was trained with")
             from robot_skills.planner.agent import LCBAgent
-            envs = [self._env(tuple(meta["model"]["image_keys"])) for _ in range(K)]
+            envs = [self._env(tuple(meta["model"]["image_keys"]),
+                              int(meta["model"]["state_dim"])) for _ in range(K)]
             return envs, LCBAgent.load(self.checkpoint, envs, self.instructions)
         from robot_skills.policy import Policy
         agent = Policy.load(self.checkpoint, batch_size=K, clamp_state=self.clamp_state,
                             route_length_cap=self.route_length_cap)
-        return [self._env(tuple(agent.config.image_keys)) for _ in range(K)], agent
+        return [self._env(tuple(agent.config.image_keys), agent.config.state_dim)
+                for _ in range(K)], agent
 
-    def _env(self, cameras: tuple[str, ...]):
+    def _env(self, cameras: tuple[str, ...], state_dim: int = 0):
+        """An env whose observation is what the policy reads: its camera streams, and the
+        receptacle slots when its state has them."""
         from sim.env import RearrangeEnv
+        from sim.observation import has_receptacle_slots
         env = RearrangeEnv(task=self.task, split=self.split, cameras=cameras,
-                           camera_size=self.camera_size)
+                           camera_size=self.camera_size,
+                           receptacle_slots=has_receptacle_slots(state_dim))
         return env if self.disturbance is None else Disturbed(env, self.disturbance)
 
 

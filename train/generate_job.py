@@ -41,7 +41,8 @@ class PolicyDriver:
 
 def _init_worker(task: str, split: str, cameras: tuple[str, ...], camera_size: int,
                  noise_std: float, driver: str = "", beta: float = 0.0,
-                 extra_train_families: tuple[str, ...] = ()) -> None:
+                 extra_train_families: tuple[str, ...] = (),
+                 receptacle_slots: bool = False) -> None:
     os.environ.setdefault("MUJOCO_GL", "egl")
     try:
         from sim.env import EnvConfig, RearrangeEnv
@@ -49,6 +50,7 @@ def _init_worker(task: str, split: str, cameras: tuple[str, ...], camera_size: i
         from sim.scene import SceneConfig
         _WORKER["env"] = RearrangeEnv(config=EnvConfig(
             task=task, split=split, cameras=cameras, camera_size=camera_size,
+            receptacle_slots=receptacle_slots,
             scene=SceneConfig(extra_train_families=extra_train_families)))
         _WORKER["expert"] = default_expert(noise_std)
         _WORKER["noise_std"] = noise_std
@@ -91,7 +93,8 @@ def expert_records(config, episodes: int, workers: int, keep_failed: bool, progr
         from train.eval_job import run_checkpoint
         driver = run_checkpoint(d.driver, "data.driver")
     args = (config.task.name, d.split, tuple(config.env.cameras), int(config.env.camera_size),
-            float(d.noise_std), driver, float(d.get("beta", 0.0)), extra_families(config))
+            float(d.noise_std), driver, float(d.get("beta", 0.0)), extra_families(config),
+            bool(config.env.get("receptacle_slots", False)))
     pool = None
     if workers == 1:
         _init_worker(*args)
@@ -176,7 +179,8 @@ def generate_dataset(config, out: str | None = None, episodes: int | None = None
             "noise_std": d.noise_std, "keep_failed": keep_failed,
             "driver": d.get("driver", ""), "beta": d.get("beta", 0.0),
             "cameras": list(config.env.cameras), "camera_size": config.env.camera_size,
-            "extra_train_families": list(extra_families(config))}
+            "extra_train_families": list(extra_families(config)),
+            "receptacle_slots": bool(config.env.get("receptacle_slots", False))}
     t0 = time.perf_counter()
     records = expert_records(config, episodes, workers, keep_failed, progress, rows)
     try:

@@ -33,7 +33,7 @@ class DataSpec:
 
     @classmethod
     def from_config(cls, config) -> DataSpec:
-        from sim.observation import STATE_DIM
+        from sim.observation import SLOTS_STATE_DIM, STATE_DIM
         from sim.robot import ACTION
         from sim.skills import SKILL_NAMES
 
@@ -41,7 +41,9 @@ class DataSpec:
         for cam in cameras:
             if cam not in CAMERAS:
                 raise ValueError(f"env.cameras has unknown stream {cam!r}; use any of {CAMERAS}")
-        return cls(task=config.task.name, state_dim=STATE_DIM, action_dim=ACTION.dim,
+        slots = bool(config.env.get("receptacle_slots", False))
+        return cls(task=config.task.name, state_dim=SLOTS_STATE_DIM if slots else STATE_DIM,
+                   action_dim=ACTION.dim,
                    cameras=cameras, camera_size=int(config.env.camera_size),
                    skill_names=tuple(SKILL_NAMES))
 
@@ -118,8 +120,10 @@ def check_features(found, spec: DataSpec, where: str) -> None:
     if problems:
         raise DatasetError(
             f"{where}: the dataset's features do not match the config (task {spec.task!r}, "
-            f"cameras {spec.cameras}, camera_size {spec.camera_size}):\n" + "\n".join(problems)
-            + "\nRegenerate it with `robot-skills generate` for this config, or fix env.cameras.")
+            f"cameras {spec.cameras}, camera_size {spec.camera_size}, state dim "
+            f"{spec.state_dim}):\n" + "\n".join(problems)
+            + "\nRegenerate it with `robot-skills generate` for this config, or fix env.cameras "
+            "(or env.receptacle_slots: the receptacle slots widen the state).")
 
 
 def encode_depth(depth_m: np.ndarray) -> np.ndarray:

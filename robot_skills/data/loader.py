@@ -43,7 +43,7 @@ from robot_skills.data.normalization import FIELDS, MODES, normalize
 from robot_skills.data.roles import num_roles, skill_roles
 from robot_skills.data.sampling import (SPLITS, check_skill_shift, sample_positions,
                                         skill_shifts, split_episodes, window_indices)
-from sim.observation import route_length_bounds
+from sim.observation import STATE_DIM, route_length_bounds
 
 _STEP_FIELDS = ("state", "depth", "rgb", "action", "skill", "role", "is_first")
 
@@ -94,8 +94,9 @@ def role_scheme(config) -> str:
 
 def state_bounds(config) -> np.ndarray | None:
     """The raw-state upper bounds a config trains with (model.route_length_cap), or None."""
-    cap = float((config.get("model") or {}).get("route_length_cap", 0.0))
-    return route_length_bounds(cap) if cap > 0 else None
+    model = config.get("model") or {}
+    cap = float(model.get("route_length_cap", 0.0))
+    return route_length_bounds(cap, int(model.get("state_dim", STATE_DIM))) if cap > 0 else None
 
 
 class WindowLoader:

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 
 import ml_collections
 
-from sim.observation import STATE_DIM, STATE_LAYOUT, route_length_bounds
+from sim.observation import STATE_DIM, has_receptacle_slots, route_length_bounds, state_layout
 from sim.robot import ACTION
 from sim.skills import NUM_SKILLS
 
@@ -63,7 +63,8 @@ class ModelConfig:
     state_hidden: int = 256  # hidden width of the state MLP
     cnn_channels: tuple[int, ...] = (16, 32, 32)  # stride-2 3x3 convs, then mean pooling
     context: int = 16  # attention span in time steps (training window <= context; KV cache size)
-    # STATE_LAYOUT fields the model does not read (zeroed before the state MLP). E.g.
+    # State fields (sim.observation.state_layout) the model does not read (zeroed before the
+    # state MLP). State dim SLOTS_STATE_DIM: the layout with receptacle slots. E.g.
     # ("base_velocity",): the measured base velocity is the previous base command, and a policy
     # that reads it (with or without history) can imitate by repeating itself ("copycat").
     drop_state: tuple[str, ...] = ()
@@ -107,14 +108,15 @@ class ModelConfig:
         unknown = set(self.image_keys) - set(IMAGE_KEYS)
         if unknown:
             raise ValueError(f"unknown image keys {sorted(unknown)}; use {IMAGE_KEYS}")
-        unknown_state = set(self.drop_state) - {name for name, _ in STATE_LAYOUT}
+        fields = [name for name, _ in state_layout(has_receptacle_slots(self.state_dim))]
+        unknown_state = set(self.drop_state) - set(fields)
         if unknown_state:
-            raise ValueError(f"drop_state names unknown state fields {sorted(unknown_state)}; "
-                             f"use names from sim.observation.STATE_LAYOUT: "
-                             f"{[name for name, _ in STATE_LAYOUT]}")
+            raise ValueError(f"drop_state names unknown state fields {sorted(unknown_state)} "
+                             f"(state dim {self.state_dim}); use names from "
+                             f"sim.observation.state_layout: {fields}")
         if self.context < 1:
             raise ValueError(f"context must be >= 1, got {self.context}")
-        route_length_bounds(self.route_length_cap)  # validates the cap
+        route_length_bounds(self.route_length_cap, self.state_dim)  # validates the cap
         if self.action_bins == 1 or self.action_bins < 0:
             raise ValueError(f"action_bins must be 0 (regression) or >= 2, got {self.action_bins}")
         if self.bin_dims not in BIN_DIMS:

@@ -94,7 +94,7 @@ class Policy:
             lo = np.asarray(stats["state"]["min"], np.float32).reshape(c.state_dim)
             hi = np.asarray(stats["state"]["max"], np.float32).reshape(c.state_dim)
         cap = c.route_length_cap if route_length_cap is None else float(route_length_cap)
-        hi = np.minimum(hi, route_length_bounds(cap))  # raises for a negative cap
+        hi = np.minimum(hi, route_length_bounds(cap, c.state_dim))  # raises for a negative cap
         self.route_length_cap = cap
         self._norm = {k: jnp.asarray(v) for k, v in (("state_shift", s_shift),
                       ("state_scale", s_scale), ("action_shift", a_shift),
