@@ -20,6 +20,9 @@ Variants (one bridge each, comma-separated modifiers "small", "easy", "tiny"):
   langgoal     the goal named only by the instruction: receptacle slots in the state, the
                goal's fields hidden from the policy (configs/rearrange_common.py; its own data,
                `robot-skills generate --config configs/rearrange_hard.py:langgoal`)
+  bins, bins_base, nolidar, routecap   the policy as in configs/rearrange_common.py (e.g.
+               `lcb,langgoal,bins_base,nolidar` starts from a
+               `configs/rearrange_hard.py:bins_base,nolidar,langgoal` run)
 
 Per training window the planner reads a training-grammar instruction for the episode's scene
 and the scene text, and is teacher-forced on the episode's ground-truth plan
@@ -35,7 +38,8 @@ from __future__ import annotations
 import ml_collections
 
 from configs.planner import get_config as planner_config
-from configs.rearrange_common import rearrange_config
+from configs.rearrange_common import (CAP_VARIANTS, DROP_VARIANTS, HEAD_VARIANTS, LANGUAGE_GOAL,
+                                      rearrange_config)
 
 BRIDGE_VARIANTS = {
     "lcb": {"bridge": "lcb", "freeze": "joint"},
@@ -44,7 +48,13 @@ BRIDGE_VARIANTS = {
     "oracle": {"bridge": "oracle", "freeze": "joint"},
     "no_planner": {"bridge": "instruction", "freeze": "joint"},
 }
-MODIFIERS = ("small", "easy", "tiny", "langgoal")
+# Tokens handed to the rearrange config as they are (configs/rearrange_common.py): the goal
+# named only by the instruction, the policy's action head, state fields it does not read and
+# the route-length cap; a policy started from a Skill Transformer run (train.init_from) needs
+# that run's tokens.
+POLICY_MODIFIERS = (LANGUAGE_GOAL,) + tuple(HEAD_VARIANTS) + tuple(DROP_VARIANTS) \
+    + tuple(CAP_VARIANTS)
+MODIFIERS = ("small", "easy", "tiny") + POLICY_MODIFIERS
 # The tiny variant (tests): everything small enough for a few CPU steps in seconds.
 TINY_MODEL = dict(d_model=32, num_layers=1, num_heads=2, mlp_dim=64, state_hidden=32, context=4)
 TINY_PLANNER = dict(d_model=32, num_layers=1, num_heads=2, mlp_dim=64, max_act=12)
@@ -60,8 +70,8 @@ def get_config(variant: str = "lcb") -> ml_collections.ConfigDict:
     spec = BRIDGE_VARIANTS[bridges[0]]
     small, tiny = "small" in tokens, "tiny" in tokens
     task = "rearrange_easy" if "easy" in tokens else "rearrange_hard"
-    data_variant = ",".join(t for t in ("small" if small or tiny else "",
-                                        "langgoal" if "langgoal" in tokens else "") if t)
+    data_variant = ",".join(["small"] if small or tiny else []
+                            + [t for t in tokens if t in POLICY_MODIFIERS])
     c = rearrange_config(task, data_variant,
                          episodes=1000, small_episodes=24 if task == "rearrange_easy" else 16)
     # The planner's latents depend on the episode only: batches of G episodes x B/G windows

@@ -117,6 +117,11 @@ def test_langgoal_config_hides_the_goal_and_reads_the_slots():
     lcb = load_config("configs/lcb.py:lcb,langgoal")
     assert lcb.model.state_dim == SLOTS_STATE_DIM and lcb.env.receptacle_slots
     assert lcb.data.dir == c.data.dir
+    # The bridges' policy can be the Skill Transformer run it starts from (train.init_from):
+    # the same model section but the prefix.
+    lcb = load_config("configs/lcb.py:lcb,langgoal,bins_base,nolidar").model.to_dict()
+    st = c.model.to_dict()
+    assert {k for k in st if st[k] != lcb[k]} == {"prefix_tokens"}
 
 
 @pytest.fixture(scope="module")
