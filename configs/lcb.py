@@ -70,7 +70,7 @@ def get_config(variant: str = "lcb") -> ml_collections.ConfigDict:
     spec = BRIDGE_VARIANTS[bridges[0]]
     small, tiny = "small" in tokens, "tiny" in tokens
     task = "rearrange_easy" if "easy" in tokens else "rearrange_hard"
-    data_variant = ",".join(["small"] if small or tiny else []
+    data_variant = ",".join((["small"] if small or tiny else [])
                             + [t for t in tokens if t in POLICY_MODIFIERS])
     c = rearrange_config(task, data_variant,
                          episodes=1000, small_episodes=24 if task == "rearrange_easy" else 16)

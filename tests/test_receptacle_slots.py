@@ -122,6 +122,10 @@ def test_langgoal_config_hides_the_goal_and_reads_the_slots():
     lcb = load_config("configs/lcb.py:lcb,langgoal,bins_base,nolidar").model.to_dict()
     st = c.model.to_dict()
     assert {k for k in st if st[k] != lcb[k]} == {"prefix_tokens"}
+    tiny = load_config("configs/lcb.py:lcb,tiny,easy,langgoal,nolidar")
+    assert tiny.env.receptacle_slots and tiny.model.state_dim == SLOTS_STATE_DIM
+    assert tiny.data.dir == "runs/data/rearrange_easy_langgoal_small"
+    assert set(tiny.model.drop_state) == {"lidar", *GOAL_FIELDS}
 
 
 @pytest.fixture(scope="module")
