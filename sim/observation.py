@@ -181,6 +181,7 @@ class Routes:
         for name in (t.source, t.goal):
             r = scene.receptacle(name)
             poses.append(r.work_pose(0.0, handle=True) if r.kind.container else None)
+        self.task_routes = len(poses)  # the task's own routes; receptacle slots' come after
         # Receptacle slots: (spot route, open route) rows of `features` per kind in the scene.
         self.slot_rows: dict[str, tuple[int, int | None]] = {}
         if receptacle_slots:
@@ -200,10 +201,11 @@ class Routes:
 
     def detour(self, start_xy, min_leg: float = DETOUR_MIN_LEG) -> float:
         """sim.navigation.detour_ratio over the episode's legs: from `start_xy` or any route pose
-        to another route pose. The unseen split's partition wall makes long detours common (a
-        ratio of 3 or more in 30 of its first 100 evaluation scenes, 3 of 100 on the eval
-        split)."""
-        goals = [(p[:2], f) for p, f in zip(self.poses, self.fields) if f is not None]
+        to another route pose of the task (not the receptacle slots'). The unseen split's
+        partition wall makes long detours common (a ratio of 3 or more in 30 of its first 100
+        evaluation scenes, 3 of 100 on the eval split)."""
+        n = self.task_routes
+        goals = [(p[:2], f) for p, f in zip(self.poses[:n], self.fields[:n]) if f is not None]
         return detour_ratio([start_xy, *(g for g, _ in goals)], goals, min_leg)
 
     def features(self, base_pose) -> np.ndarray:

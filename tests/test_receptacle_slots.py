@@ -70,6 +70,11 @@ def test_the_goal_receptacles_slot_reads_as_the_goal_fields_through_an_episode(m
             _check_slots(a.states[t], slots.scene, b.states[t])
         stride = a.states[:, SL[f"{slots.scene.task.goal}_spot_route"]][:, ROUTE_LENGTH]
         assert stride[-1] < stride[0]  # the route to the goal shortened as the robot moved
+    for seed in range(6):  # the evaluation's route detour is the task's, whatever slots add
+        slots.reset(seed=seed)
+        plain.reset(seed=seed)
+        start = slots.scene.robot_start[:2]
+        assert slots.observer.routes.detour(start) == plain.observer.routes.detour(start)
 
 
 def test_place_spots_are_free_deterministic_and_leave_the_scene_alone():
