@@ -17,7 +17,8 @@ import numpy as np
 
 from sim import robot as R
 from sim.expert.task_planner import PlanStep, TaskPlanner
-from sim.observation import SLOTS_STATE_DIM, STATE_DIM, Observer, spot_world
+# STATE_DIM stays importable from sim.env (its observation space's width without slots)
+from sim.observation import STATE_DIM, Observer, spot_world, state_width  # noqa: F401
 from sim.scene import SPLIT_SIZE, InfeasibleScene, SceneConfig, sample_scene, split_seed
 from sim.skills import SKILL_NAMES
 from sim.state import World
@@ -67,7 +68,7 @@ class RearrangeEnv(gym.Env):
         self.config = cfg
         self.render_mode = render_mode
         self.metadata = dict(self.metadata, render_fps=int(cfg.physics.control_hz))
-        dim = SLOTS_STATE_DIM if cfg.receptacle_slots else STATE_DIM
+        dim = state_width(cfg.receptacle_slots)
         spaces = {"state": gym.spaces.Box(-np.inf, np.inf, (dim,), np.float32)}
         n = cfg.camera_size
         if "depth" in cfg.cameras:

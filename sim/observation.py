@@ -109,6 +109,11 @@ def state_layout(receptacle_slots: bool = False) -> tuple[tuple[str, int], ...]:
                                 for name, n in SLOT_LAYOUT)
 
 
+def state_width(receptacle_slots: bool = False) -> int:
+    """D of the state: STATE_DIM, or SLOTS_STATE_DIM with receptacle slots."""
+    return SLOTS_STATE_DIM if receptacle_slots else STATE_DIM
+
+
 def has_receptacle_slots(state_dim: int) -> bool:
     """Whether a state of this size carries the receptacle slots (SLOTS_STATE_DIM)."""
     return state_dim == SLOTS_STATE_DIM
@@ -184,11 +189,11 @@ class Routes:
         self.task_routes = len(poses)  # the task's own routes; receptacle slots' come after
         # Receptacle slots: (spot route, open route) rows of `features` per kind in the scene.
         self.slot_rows: dict[str, tuple[int, int | None]] = {}
+        self.spots = place_spots(scene) if receptacle_slots else {}  # (x, y) per receptacle
         if receptacle_slots:
-            spots = place_spots(scene)
             for r in scene.receptacles:
                 k = len(poses)
-                poses.append(r.work_pose(spots[r.name][1]))
+                poses.append(r.work_pose(self.spots[r.name][1]))
                 if r.kind.container:
                     poses.append(r.work_pose(0.0, handle=True))
                 self.slot_rows[r.name] = (k, k + 1 if r.kind.container else None)
@@ -242,7 +247,6 @@ class Observer:
         self.routes = Routes(world.scene, receptacle_slots) if routes is None else routes
         if receptacle_slots and not self.routes.slot_rows:
             raise ValueError("receptacle_slots needs Routes built with receptacle_slots=True")
-        self._spots = place_spots(world.scene) if receptacle_slots else {}
         self.cameras = tuple(cameras)
         self.camera_size = camera_size
         ang = np.arange(LIDAR_RAYS) * (2 * math.pi / LIDAR_RAYS)
@@ -254,7 +258,7 @@ class Observer:
         self._group[ROBOT_GEOM_GROUP] = 0
         self._renderer = None
         self._slices = state_slices(receptacle_slots)
-        self.state_dim = SLOTS_STATE_DIM if receptacle_slots else STATE_DIM
+        self.state_dim = state_width(receptacle_slots)
 
     def close(self):
         if self._renderer is not None:
@@ -316,7 +320,7 @@ class Observer:
             def put(field, value):
                 s[sl[f"{name}_{field}"]] = value
             put("present", 1.0)
-            spot = w.to_base(spot_world(w, name, self._spots[name]))
+            spot = w.to_base(spot_world(w, name, self.routes.spots[name]))
             put("spot_pos", spot)
             put("spot_rel", np.tanh((spot - grasp) / REL_SCALE))
             put("spot_route", route[spot_row, :5])

@@ -33,7 +33,7 @@ class DataSpec:
 
     @classmethod
     def from_config(cls, config) -> DataSpec:
-        from sim.observation import SLOTS_STATE_DIM, STATE_DIM
+        from sim.observation import state_width
         from sim.robot import ACTION
         from sim.skills import SKILL_NAMES
 
@@ -42,7 +42,7 @@ class DataSpec:
             if cam not in CAMERAS:
                 raise ValueError(f"env.cameras has unknown stream {cam!r}; use any of {CAMERAS}")
         slots = bool(config.env.get("receptacle_slots", False))
-        return cls(task=config.task.name, state_dim=SLOTS_STATE_DIM if slots else STATE_DIM,
+        return cls(task=config.task.name, state_dim=state_width(slots),
                    action_dim=ACTION.dim,
                    cameras=cameras, camera_size=int(config.env.camera_size),
                    skill_names=tuple(SKILL_NAMES))
