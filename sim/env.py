@@ -18,7 +18,7 @@ import numpy as np
 from sim import robot as R
 from sim.expert.task_planner import PlanStep, TaskPlanner
 # STATE_DIM stays importable from sim.env (its observation space's width without slots)
-from sim.observation import STATE_DIM, Observer, spot_world, state_width  # noqa: F401
+from sim.observation import STATE_DIM, Observer, Routes, spot_world, state_width  # noqa: F401
 from sim.scene import SPLIT_SIZE, InfeasibleScene, SceneConfig, sample_scene, split_seed
 from sim.skills import SKILL_NAMES
 from sim.state import World
@@ -30,6 +30,7 @@ ENV_IDS = {
     "place": "robot_skills/Place-v0", "open": "robot_skills/Open-v0",
     "close": "robot_skills/Close-v0", "rearrange_easy": "robot_skills/RearrangeEasy-v0",
     "rearrange_hard": "robot_skills/RearrangeHard-v0",
+    "rearrange_two": "robot_skills/RearrangeTwo-v0",
 }
 SETTLE_SECONDS = 0.3
 SETTLE_MAX_DRIFT = 0.01  # m an object may move while the scene settles
@@ -125,7 +126,7 @@ class RearrangeEnv(gym.Env):
                 raise InfeasibleScene("object did not stay in the gripper")
             if world.base_collision():
                 raise InfeasibleScene("robot starts in collision")
-            task.rest_z = float(world.object_pos(scene.task.target)[2])
+            task.set_rest_heights(world)
             cache["world"], cache["task"] = world, task
 
         scene = sample_scene(episode_seed, self.config.task, self.config.scene, validate=validate)
@@ -135,6 +136,15 @@ class RearrangeEnv(gym.Env):
         self.observer = Observer(self.world, self.config.cameras, self.config.camera_size,
                                  receptacle_slots=self.config.receptacle_slots)
         self.planner = TaskPlanner(scene)
+        self.move = 0
+
+    def _next_move(self) -> None:
+        """A multi-move task finished a move: the scene, the route observation and the task
+        planner now describe the next one (the world and the physics carry on)."""
+        self.move = self.task.move
+        self.scene = self.world.scene.at_move(self.move)
+        self.observer.set_routes(Routes(self.scene, self.config.receptacle_slots))
+        self.planner = TaskPlanner(self.scene)
 
     def step(self, action):
         if self._done:
@@ -153,6 +163,8 @@ class RearrangeEnv(gym.Env):
         w.step_physics(a[0] * R.ACTION.max_forward, a[1] * R.ACTION.max_yaw_rate)
         self._step += 1
         report = self.task.evaluate(w, self._step)
+        if self.task.move != self.move:
+            self._next_move()
         prev = sum(self._latched.values())
         reward = float(sum(report.stages.values()) - prev) + float(report.success)
         self._latched = dict(report.stages)

@@ -10,8 +10,9 @@ Splits:
                     asks to put together (each colour, shape and receptacle is seen in training)
 
 A pair is (object moved, goal receptacle). Tasks mix all sim tasks and two-object requests
-(`two_object`: a second object and goal picked from the same scene; `executable` is False since
-the sim has no two-object task yet). Scenes are `sim.scene_facts.symbolic_scene`s unless
+(`two_object`: a rearrange_easy / rearrange_hard scene with a second object and goal picked
+from it freely; `executable` is False: the sim's own two-object task, rearrange_two, draws its
+second move by narrower rules, and `scene_instruction` phrases its scenes). Scenes are `sim.scene_facts.symbolic_scene`s unless
 `real=True` (then `sim.scene.sample_scene`, ~50 ms each).
 """
 

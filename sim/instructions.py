@@ -51,6 +51,11 @@ TEMPLATES: dict[str, tuple[str, ...]] = {
         "store the {obj} {on} the {goal} and shut it",
         "take the {obj} out of the {src}, put it {on} the {goal} and close the {goal}",
     ),
+    # rearrange_two: {obj2} {goal2} {on2} {onto2} name the second move
+    "two_object": (
+        "put the {obj} {on} the {goal} and the {obj2} {on2} the {goal2}",
+        "move the {obj} {onto} the {goal}, then move the {obj2} {onto2} the {goal2}",
+    ),
     "pick": ("pick up the {obj}", "grab the {obj} from the {src}", "lift the {obj}"),
     "place": ("place the {obj} {on} the {goal}", "put the {obj} down {on} the {goal}",
               "set the {obj} {on} the {goal}"),
@@ -64,6 +69,8 @@ _SALT = 0x1E57  # separates this stream from the scene sampler's
 def template_kind(scene: Scene) -> str:
     """Which template family describes the scene's task."""
     t = scene.task
+    if t.task == "rearrange_two":
+        return "two_object"
     if t.task in ("rearrange_easy", "rearrange_hard"):
         if t.goal_closed:
             return "rearrange_closed"
@@ -90,6 +97,13 @@ def instruction(scene: Scene, seed: int) -> str:
         "on": "in" if goal_container else "on",
         "onto": "into" if goal_container else "onto",
     }
+    if len(scene.moves) > 1:
+        m = scene.moves[1]
+        goal2_container = F.RECEPTACLES[m.goal].container
+        obj2 = scene.object(m.target)
+        slots.update(obj2=f"{obj2.color} {pick(SHAPE_WORDS[obj2.shape])}",
+                     goal2=pick(RECEPTACLE_WORDS[m.goal]), on2="in" if goal2_container else "on",
+                     onto2="into" if goal2_container else "onto")
     return template.format(**slots)
 
 
@@ -226,9 +240,12 @@ def _choose(options, rng):
 
 def render(template: str, facts, rng, second=None) -> str:
     """Fills `template` for the scene's task (a SceneFacts), `second` a sim.plans.Move for
-    two-object templates. An object described by its location is only used in templates that
-    do not name the source themselves."""
+    two-object templates (by default a rearrange_two scene's second move). An object described
+    by its location is only used in templates that do not name the source themselves."""
     t = facts.task
+    if second is None and len(facts.moves) > 1:
+        from sim.plans import Move
+        second = Move(facts.moves[1].target, facts.moves[1].goal)
     with_location = "{src}" not in template
     goal = second_goal = ""
     slots = {"src": _choose(RECEPTACLE_SYNONYMS[t.source], rng) if t.source else "",

@@ -244,9 +244,7 @@ class Observer:
                 raise ValueError(f"unknown camera stream {c!r}; use 'depth' and/or 'rgb'")
         self.world = world
         self.receptacle_slots = receptacle_slots
-        self.routes = Routes(world.scene, receptacle_slots) if routes is None else routes
-        if receptacle_slots and not self.routes.slot_rows:
-            raise ValueError("receptacle_slots needs Routes built with receptacle_slots=True")
+        self.set_routes(Routes(world.scene, receptacle_slots) if routes is None else routes)
         self.cameras = tuple(cameras)
         self.camera_size = camera_size
         ang = np.arange(LIDAR_RAYS) * (2 * math.pi / LIDAR_RAYS)
@@ -259,6 +257,12 @@ class Observer:
         self._renderer = None
         self._slices = state_slices(receptacle_slots)
         self.state_dim = state_width(receptacle_slots)
+
+    def set_routes(self, routes: Routes) -> None:
+        """The route fields to observe (a multi-move task's next move brings its own)."""
+        if self.receptacle_slots and not routes.slot_rows:
+            raise ValueError("receptacle_slots needs Routes built with receptacle_slots=True")
+        self.routes = routes
 
     def close(self):
         if self._renderer is not None:

@@ -8,7 +8,7 @@ before every skill whose work pose differs from where the robot stands. Work pos
 (receptacle, access | handle); only the hinged cabinet has a distinct handle pose, so it needs a
 `navigate cabinet` between opening and reaching in. tests/test_planner_language.py checks the
 result against the expert's own calls in rollouts. `plan_moves` extends the same rules to
-several objects in order (two-object requests, which the sim cannot run yet).
+several objects in order (two-object requests; the sim's rearrange_two runs them).
 
 Text form: every step followed by <ACT>, e.g.
   "navigate drawer <ACT> open drawer <ACT> pick red can <ACT> navigate table <ACT>
@@ -94,6 +94,8 @@ def plan_for(scene: Scene | SceneFacts) -> list[SkillCall]:
     t = f.task
     if t.task in ("rearrange_easy", "rearrange_hard", "place"):
         return plan_moves(f, [Move(t.target, t.goal)])
+    if f.moves:  # rearrange_two
+        return plan_moves(f, [Move(m.target, m.goal) for m in f.moves])
     st = _SymbolicState(f)
     if t.task == "navigate":
         st.run(Skill.STOP, where=t.nav_target)

@@ -25,7 +25,10 @@ SEEN_FAMILIES = ("perimeter", "galley", "corner")
 UNSEEN_FAMILY = "divided"
 EXTRA_TRAIN_FAMILIES = ("island",)  # optional, training split only (SceneConfig)
 NAV_INFLATION = BASE_RADIUS + 0.09
-KNOWN_TASKS = ("navigate", "pick", "place", "open", "close", "rearrange_easy", "rearrange_hard")
+KNOWN_TASKS = ("navigate", "pick", "place", "open", "close", "rearrange_easy", "rearrange_hard",
+               "rearrange_two")
+# Tasks of several moves (Scene.moves): rearrange_two is two rearrange_hard moves in one episode.
+MULTI_MOVE_TASKS = ("rearrange_two",)
 WALL_T = 0.10
 WALL_H = 0.80
 
@@ -155,7 +158,21 @@ class Scene:
     objects: tuple[SceneObject, ...]
     obstacles: tuple[Obstacle, ...]
     robot_start: tuple[float, float, float]
-    task: TaskSpec
+    task: TaskSpec  # the move under way (the only one unless the task has several)
+    # Every move of a multi-move task in order (empty otherwise); `at_move(k)` is the scene as
+    # the k-th move sees it.
+    moves: tuple[TaskSpec, ...] = ()
+
+    def at_move(self, k: int) -> Scene:
+        """This scene with `task` = the k-th move and the objects of the moves before it
+        resting where those moves put them (their goal spots)."""
+        if not 0 <= k < len(self.moves):
+            raise IndexError(f"scene {self.seed} has {len(self.moves)} moves; no move {k}")
+        done = {m.target: m for m in self.moves[:k]}
+        objects = tuple(dataclasses.replace(o, receptacle=done[o.name].goal,
+                                            local=done[o.name].goal_local)
+                        if o.name in done else o for o in self.objects)
+        return dataclasses.replace(self, task=self.moves[k], objects=objects)
 
     def receptacle(self, name: str) -> Receptacle:
         for r in self.receptacles:
@@ -218,6 +235,18 @@ def _required_receptacles(task: str, rng) -> tuple[list[str], dict]:
     """Receptacle kinds the task needs, plus its choices (source, goal, closed goal)."""
     surfaces = list(F.OPEN_SURFACES)
     containers = list(F.CONTAINERS)
+    if task == "rearrange_two":
+        # The first move as rearrange_hard's; the second from another receptacle (not the first
+        # goal) to another one (not the first goal either), a container goal ending closed.
+        need, first = _required_receptacles("rearrange_hard", rng)
+        kinds = list(F.RECEPTACLES)
+        pool = [k for k in kinds if k not in (first["source"], first["goal"])]
+        src2 = pool[int(rng.integers(len(pool)))]
+        pool = [k for k in kinds if k not in (src2, first["goal"])]
+        goal2 = pool[int(rng.integers(len(pool)))]
+        need = list(dict.fromkeys(need + [src2, goal2]))
+        return need, dict(first, source2=src2, goal2=goal2,
+                          goal_closed2=F.RECEPTACLES[goal2].container)
     if task in ("rearrange_hard", "open", "close"):
         src = containers[rng.integers(len(containers))]
         goal_closed = task == "rearrange_hard" and bool(rng.random() < 0.5)
@@ -329,6 +358,8 @@ def _sample_once(seed: int, task: str, cfg: SceneConfig, rng) -> Scene:
         kind = F.OBJECTS[shape]
         if i == 0:
             home = choice["source"]
+        elif i == 1 and "source2" in choice:  # the second move's object
+            home = choice["source2"]
         else:
             # Distractors: mostly open surfaces, at most one per container.
             pool = surfaces + [c for c in containers if not taken[c]]
@@ -337,7 +368,7 @@ def _sample_once(seed: int, task: str, cfg: SceneConfig, rng) -> Scene:
             home = pool[int(rng.integers(len(pool)))]
         spot = _sample_spot(by_name[home], kind, taken[home], rng)
         if spot is None:
-            if i == 0:
+            if i == 0 or (i == 1 and "source2" in choice):
                 raise InfeasibleScene("no room for the target object")
             continue
         taken[home].append(spot)
@@ -351,6 +382,14 @@ def _sample_once(seed: int, task: str, cfg: SceneConfig, rng) -> Scene:
     goal_spot = _sample_spot(goal_r, target.kind, taken[goal_r.name], rng)
     if goal_spot is None:
         raise InfeasibleScene("no free goal spot")
+    goal_spots = {goal_r.name: goal_spot}
+    if "source2" in choice:
+        second = objects[1]
+        goal2_r = by_name[choice["goal2"]]
+        spot2 = _sample_spot(goal2_r, second.kind, taken[goal2_r.name], rng)
+        if spot2 is None:
+            raise InfeasibleScene("no free goal spot for the second object")
+        goal_spots[goal2_r.name] = spot2
 
     # Obstacles in the open floor.
     grid0 = build_grid(w, d, walls, receptacles, [], inflate=NAV_INFLATION + 0.45)
@@ -380,7 +419,8 @@ def _sample_once(seed: int, task: str, cfg: SceneConfig, rng) -> Scene:
     for r in receptacles:
         poses = [r.work_pose(0.0), r.work_pose(0.0, handle=True)]
         poses += [r.work_pose(o.local[1]) for o in objects if o.receptacle == r.name]
-        poses.append(r.work_pose(goal_spot[1]) if r.name == goal_r.name else r.work_pose(0.0))
+        poses.append(r.work_pose(goal_spots[r.name][1]) if r.name in goal_spots
+                     else r.work_pose(0.0))
         for px, py, _ in poses:
             if not reach[grid.cell((px, py))]:
                 raise InfeasibleScene(f"work pose of {r.name} unreachable")
@@ -390,11 +430,16 @@ def _sample_once(seed: int, task: str, cfg: SceneConfig, rng) -> Scene:
         nav_target = receptacles[int(rng.integers(len(receptacles)))].name
     spec = TaskSpec(task=task, target=target.name, source=choice["source"], goal=goal_r.name,
                     goal_local=goal_spot, goal_closed=choice["goal_closed"], nav_target=nav_target)
+    moves = ()
+    if "source2" in choice:
+        moves = (spec, TaskSpec(task=task, target=objects[1].name, source=choice["source2"],
+                                goal=choice["goal2"], goal_local=goal_spots[choice["goal2"]],
+                                goal_closed=choice["goal_closed2"]))
     return Scene(seed=seed, family=family, width=w, depth=d, walls=tuple(walls),
                  receptacles=tuple(receptacles), objects=tuple(objects),
                  obstacles=tuple(obstacles),
                  robot_start=(float(sx), float(sy), float(rng.uniform(-math.pi, math.pi))),
-                 task=spec)
+                 task=spec, moves=moves)
 
 
 def sample_scene(seed: int, task: str, cfg: SceneConfig | None = None, validate=None) -> Scene:

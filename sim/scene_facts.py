@@ -30,13 +30,14 @@ class SceneFacts:
     task: TaskSpec
     receptacles: tuple[str, ...]
     objects: tuple[SceneObject, ...]
+    moves: tuple[TaskSpec, ...] = ()  # a multi-move task's moves (Scene.moves)
 
     @classmethod
     def from_scene(cls, scene: Scene | SceneFacts) -> SceneFacts:
         if isinstance(scene, SceneFacts):
             return scene
         return cls(scene.seed, scene.task, tuple(r.name for r in scene.receptacles),
-                   scene.objects)
+                   scene.objects, scene.moves)
 
     object = Scene.object  # the same lookup over .objects
 
@@ -102,6 +103,8 @@ def symbolic_scene(seed: int, task: str, cfg: SceneConfig | None = None) -> Scen
         color, shape = pairs[pi]
         if i == 0:
             home = choice["source"]
+        elif i == 1 and "source2" in choice:
+            home = choice["source2"]
         else:
             pool = surfaces + [c for c in containers if c not in used]
             if not pool:
@@ -113,4 +116,9 @@ def symbolic_scene(seed: int, task: str, cfg: SceneConfig | None = None) -> Scen
     spec = TaskSpec(task=task, target=objects[0].name, source=choice["source"],
                     goal=choice["goal"], goal_local=(0.0, 0.0), goal_closed=choice["goal_closed"],
                     nav_target=nav_target)
-    return SceneFacts(seed, spec, tuple(receptacles), tuple(objects))
+    moves = ()
+    if "source2" in choice:
+        moves = (spec, TaskSpec(task=task, target=objects[1].name, source=choice["source2"],
+                                goal=choice["goal2"], goal_local=(0.0, 0.0),
+                                goal_closed=choice["goal_closed2"]))
+    return SceneFacts(seed, spec, tuple(receptacles), tuple(objects), moves)

@@ -70,9 +70,10 @@ def episode_language(scene) -> EpisodeLanguage:
     from sim.plans import plan_for, plan_text
     from sim.scene_facts import scene_text
     t = scene.task
-    pair = (t.target, t.goal) if t.task in ("rearrange_easy", "rearrange_hard", "place") else None
+    pairs = [(m.target, m.goal) for m in scene.moves] or (
+        [(t.target, t.goal)] if t.task in ("rearrange_easy", "rearrange_hard", "place") else [])
     return EpisodeLanguage(train_instruction(scene, scene.seed), scene_text(scene),
-                           plan_text(plan_for(scene)), pair in HELDOUT_PAIRS)
+                           plan_text(plan_for(scene)), any(p in HELDOUT_PAIRS for p in pairs))
 
 
 @dataclasses.dataclass(frozen=True)
