@@ -16,6 +16,7 @@ Variants (one bridge each, comma-separated modifiers "small", "easy", "tiny"):
   small        the rearrange_hard "small" data and policy (stage 1: configs/planner.py:small
                into runs/planner_small)
   easy         rearrange_easy data instead of rearrange_hard
+  two          rearrange_two data (two objects, two goals in one instruction) instead
   tiny         a tiny model, no stage-1 planner (tokenizer fitted on a small corpus): tests
   langgoal     the goal named only by the instruction: receptacle slots in the state, the
                goal's fields hidden from the policy (configs/rearrange_common.py; its own data,
@@ -54,7 +55,7 @@ BRIDGE_VARIANTS = {
 # that run's tokens.
 POLICY_MODIFIERS = (LANGUAGE_GOAL,) + tuple(HEAD_VARIANTS) + tuple(DROP_VARIANTS) \
     + tuple(CAP_VARIANTS)
-MODIFIERS = ("small", "easy", "tiny") + POLICY_MODIFIERS
+MODIFIERS = ("small", "easy", "two", "tiny") + POLICY_MODIFIERS
 # The tiny variant (tests): everything small enough for a few CPU steps in seconds.
 TINY_MODEL = dict(d_model=32, num_layers=1, num_heads=2, mlp_dim=64, state_hidden=32, context=4)
 TINY_PLANNER = dict(d_model=32, num_layers=1, num_heads=2, mlp_dim=64, max_act=12)
@@ -69,11 +70,14 @@ def get_config(variant: str = "lcb") -> ml_collections.ConfigDict:
                          f"and any of the modifiers {MODIFIERS} (unknown: {unknown})")
     spec = BRIDGE_VARIANTS[bridges[0]]
     small, tiny = "small" in tokens, "tiny" in tokens
-    task = "rearrange_easy" if "easy" in tokens else "rearrange_hard"
+    if "easy" in tokens and "two" in tokens:
+        raise ValueError(f"variant {variant!r}: 'easy' and 'two' each choose the task; give one")
+    task = "rearrange_easy" if "easy" in tokens else \
+        "rearrange_two" if "two" in tokens else "rearrange_hard"
     data_variant = ",".join((["small"] if small or tiny else [])
                             + [t for t in tokens if t in POLICY_MODIFIERS])
     c = rearrange_config(task, data_variant,
-                         episodes=1000, small_episodes=24 if task == "rearrange_easy" else 16)
+                         episodes=1000, small_episodes={"rearrange_easy": 24}.get(task, 16))
     # The planner's latents depend on the episode only: batches of G episodes x B/G windows
     # run it G times a batch, not B (512 planner passes of 144 tokens made a step ~26 s on the
     # 2-core CPU; robot_skills.data.sampling.sample_positions).

@@ -155,9 +155,12 @@ def rearrange_config(task: str, variant: str, episodes: int, small_episodes: int
         c.model.update(head)
     c.model.drop_state = tuple(f for t in sorted(tokens & set(DROP_VARIANTS))
                                for f in DROP_VARIANTS[t])
+    # The width of the state the env of this task writes (receptacle slots, a multi-move
+    # task's move field): the model reads the layout from it.
+    from sim.observation import state_width
+    from sim.scene import MULTI_MOVE_TASKS
+    c.model.state_dim = state_width(LANGUAGE_GOAL in tokens, task in MULTI_MOVE_TASKS)
     if LANGUAGE_GOAL in tokens:
-        from sim.observation import SLOTS_STATE_DIM
-        c.model.state_dim = SLOTS_STATE_DIM
         c.model.drop_state = c.model.drop_state + GOAL_FIELDS
     for t in tokens & set(CAP_VARIANTS):
         c.model.route_length_cap = CAP_VARIANTS[t]

@@ -19,7 +19,8 @@ from sim import robot as R
 from sim.expert.task_planner import PlanStep, TaskPlanner
 # STATE_DIM stays importable from sim.env (its observation space's width without slots)
 from sim.observation import STATE_DIM, Observer, Routes, spot_world, state_width  # noqa: F401
-from sim.scene import SPLIT_SIZE, InfeasibleScene, SceneConfig, sample_scene, split_seed
+from sim.scene import (MULTI_MOVE_TASKS, SPLIT_SIZE, InfeasibleScene, SceneConfig, sample_scene,
+                       split_seed)
 from sim.skills import SKILL_NAMES
 from sim.state import World
 from sim.tasks import RearrangeTask, check_task
@@ -69,7 +70,7 @@ class RearrangeEnv(gym.Env):
         self.config = cfg
         self.render_mode = render_mode
         self.metadata = dict(self.metadata, render_fps=int(cfg.physics.control_hz))
-        dim = state_width(cfg.receptacle_slots)
+        dim = state_width(cfg.receptacle_slots, cfg.task in MULTI_MOVE_TASKS)
         spaces = {"state": gym.spaces.Box(-np.inf, np.inf, (dim,), np.float32)}
         n = cfg.camera_size
         if "depth" in cfg.cameras:
@@ -134,7 +135,8 @@ class RearrangeEnv(gym.Env):
         self.scene = scene
         self.world, self.task = cache["world"], cache["task"]
         self.observer = Observer(self.world, self.config.cameras, self.config.camera_size,
-                                 receptacle_slots=self.config.receptacle_slots)
+                                 receptacle_slots=self.config.receptacle_slots,
+                                 moves=self.config.task in MULTI_MOVE_TASKS)
         self.planner = TaskPlanner(scene)
         self.move = 0
 

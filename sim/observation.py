@@ -100,23 +100,42 @@ SLOT_ROUTE_FIELDS = ("spot_route", "open_route")
 SLOTS_STATE_DIM = STATE_DIM + len(SLOT_KINDS) * SLOT_DIM
 
 
-def state_layout(receptacle_slots: bool = False) -> tuple[tuple[str, int], ...]:
+# Multi-move tasks (sim.scene.MULTI_MOVE_TASKS) end the state in a one-hot of the move under
+# way: the target and goal fields switch to the next move's when one is done, and a policy that
+# does not see the goal fields (langgoal) learns from this which of the instruction's moves it
+# is on. Single-move tasks never have it (their widths stay STATE_DIM / SLOTS_STATE_DIM).
+MAX_MOVES = 2
+MOVE_FIELD = ("move", MAX_MOVES)
+
+
+def state_layout(receptacle_slots: bool = False, moves: bool = False
+                 ) -> tuple[tuple[str, int], ...]:
     """STATE_LAYOUT, then with receptacle slots one field per (kind, slot field), named
-    "<kind>_<field>" (e.g. "drawer_open_route")."""
-    if not receptacle_slots:
-        return STATE_LAYOUT
-    return STATE_LAYOUT + tuple((f"{kind}_{name}", n) for kind in SLOT_KINDS
-                                for name, n in SLOT_LAYOUT)
+    "<kind>_<field>" (e.g. "drawer_open_route"), then for a multi-move task MOVE_FIELD."""
+    out = STATE_LAYOUT
+    if receptacle_slots:
+        out = out + tuple((f"{kind}_{name}", n) for kind in SLOT_KINDS for name, n in SLOT_LAYOUT)
+    return out + ((MOVE_FIELD,) if moves else ())
 
 
-def state_width(receptacle_slots: bool = False) -> int:
-    """D of the state: STATE_DIM, or SLOTS_STATE_DIM with receptacle slots."""
-    return SLOTS_STATE_DIM if receptacle_slots else STATE_DIM
+def state_width(receptacle_slots: bool = False, moves: bool = False) -> int:
+    """D of the state: STATE_DIM, SLOTS_STATE_DIM with receptacle slots, + MAX_MOVES for a
+    multi-move task."""
+    return (SLOTS_STATE_DIM if receptacle_slots else STATE_DIM) + (MAX_MOVES if moves else 0)
+
+
+LAYOUTS = {state_width(a, b): (a, b) for a in (False, True) for b in (False, True)}
+
+
+def layout_of(state_dim: int) -> tuple[bool, bool]:
+    """(receptacle_slots, moves) of a simulator state of this width; a width that is none of
+    the simulator's (a unit test's model) reads as the plain layout."""
+    return LAYOUTS.get(state_dim, (False, False))
 
 
 def has_receptacle_slots(state_dim: int) -> bool:
-    """Whether a state of this size carries the receptacle slots (SLOTS_STATE_DIM)."""
-    return state_dim == SLOTS_STATE_DIM
+    """Whether a state of this size carries the receptacle slots."""
+    return layout_of(state_dim)[0]
 
 
 def route_length_bounds(cap: float, state_dim: int = STATE_DIM) -> np.ndarray:
@@ -129,12 +148,12 @@ def route_length_bounds(cap: float, state_dim: int = STATE_DIM) -> np.ndarray:
         raise ValueError(f"route_length_cap must be >= 0 metres (0 = off), got {cap}")
     hi = np.full(state_dim, np.inf, np.float32)
     if cap > 0:
-        if state_dim not in (STATE_DIM, SLOTS_STATE_DIM):
+        if state_dim not in LAYOUTS:
             raise ValueError(f"a route length cap needs the simulator's state layout (dim "
-                             f"{STATE_DIM}, or {SLOTS_STATE_DIM} with receptacle slots); got "
-                             f"dim {state_dim}")
-        slots = has_receptacle_slots(state_dim)
-        sl = state_slices(slots)
+                             f"{STATE_DIM}, {SLOTS_STATE_DIM} with receptacle slots, "
+                             f"+{MAX_MOVES} for a multi-move task); got dim {state_dim}")
+        slots, moves = layout_of(state_dim)
+        sl = state_slices(slots, moves)
         names = ROUTE_FIELDS + (tuple(f"{k}_{f}" for k in SLOT_KINDS for f in SLOT_ROUTE_FIELDS)
                                 if slots else ())
         for name in names:
@@ -142,9 +161,9 @@ def route_length_bounds(cap: float, state_dim: int = STATE_DIM) -> np.ndarray:
     return hi
 
 
-def state_slices(receptacle_slots: bool = False) -> dict[str, slice]:
+def state_slices(receptacle_slots: bool = False, moves: bool = False) -> dict[str, slice]:
     out, i = {}, 0
-    for name, n in state_layout(receptacle_slots):
+    for name, n in state_layout(receptacle_slots, moves):
         out[name] = slice(i, i + n)
         i += n
     return out
@@ -238,7 +257,8 @@ class Observer:
     """Builds observations for one World; holds the ray buffers and the camera renderer."""
 
     def __init__(self, world, cameras: tuple[str, ...] = (), camera_size: int = 64,
-                 routes: Routes | None = None, receptacle_slots: bool = False):
+                 routes: Routes | None = None, receptacle_slots: bool = False,
+                 moves: bool = False):
         for c in cameras:
             if c not in ("depth", "rgb"):
                 raise ValueError(f"unknown camera stream {c!r}; use 'depth' and/or 'rgb'")
@@ -255,8 +275,9 @@ class Observer:
         self._group = np.ones(6, dtype=np.uint8)
         self._group[ROBOT_GEOM_GROUP] = 0
         self._renderer = None
-        self._slices = state_slices(receptacle_slots)
-        self.state_dim = state_width(receptacle_slots)
+        self.moves = moves
+        self._slices = state_slices(receptacle_slots, moves)
+        self.state_dim = state_width(receptacle_slots, moves)
 
     def set_routes(self, routes: Routes) -> None:
         """The route fields to observe (a multi-move task's next move brings its own)."""
@@ -314,6 +335,8 @@ class Observer:
         s[sl["lidar"]] = self.lidar()
         if self.receptacle_slots:
             self._slot_features(s, grasp, route)
+        if self.moves:
+            s[sl["move"].start + task.move] = 1.0
         s = np.nan_to_num(s, nan=0.0, posinf=1e3, neginf=-1e3)
         return np.clip(s, -1e3, 1e3).astype(np.float32)
 

@@ -13,13 +13,14 @@ import pytest
 from sim import furniture as F
 from sim.env import register_envs
 from sim.instructions import instruction, template_kind
-from sim.observation import spot_world, state_slices
+from sim.observation import (MAX_MOVES, SLOTS_STATE_DIM, STATE_DIM, layout_of, route_length_bounds,
+                             spot_world, state_slices, state_width)
 from sim.plans import plan_for, plan_text
 from sim.scene import sample_scene
 from sim.scene_facts import symbolic_scene
 from sim.tasks import move_stages
 
-SL = state_slices()
+SL = state_slices(False, True)  # the state of a multi-move task ends in the move field
 SEED = 1  # a short training-split episode (about 500 expert steps)
 
 
@@ -71,6 +72,8 @@ def test_a_finished_move_hands_over_and_an_undone_one_fails(make_env):
     w = env.world
     m1, m2 = env.scene.moves
     assert env.task.move == 0 and env.scene.task == m1
+    assert obs["state"].shape == (STATE_DIM + MAX_MOVES,)
+    np.testing.assert_array_equal(obs["state"][SL["move"]], [1.0, 0.0])
     np.testing.assert_allclose(obs["state"][SL["target_pos"]], w.to_base(w.object_pos(m1.target)),
                                atol=1e-5)
     spot = spot_world(w, m1.goal, m1.goal_local)
@@ -82,6 +85,7 @@ def test_a_finished_move_hands_over_and_an_undone_one_fails(make_env):
     assert env.task.move == 1 and env.scene.task == m2 and env.move == 1
     assert info["stage/placed"] and not info["stage/placed_2"] and not info["success"]
     assert reward >= 1.0  # the stages latched by this step
+    np.testing.assert_array_equal(obs["state"][SL["move"]], [0.0, 1.0])
     np.testing.assert_allclose(obs["state"][SL["target_pos"]], w.to_base(w.object_pos(m2.target)),
                                atol=1e-5)
     np.testing.assert_allclose(obs["state"][SL["goal_pos"]],
@@ -133,3 +137,51 @@ def test_instructions_and_plans_name_both_moves():
         assert env.unwrapped.scene.moves == sc.moves
     finally:
         env.close()
+
+
+@pytest.mark.timeout(200)
+def test_the_expert_through_the_eval_loop_reports_both_moves(tmp_path):
+    from train.eval_job import run_eval
+    r = run_eval(str(tmp_path), task="rearrange_two", episodes=1, split="train", start=SEED,
+                 policy="expert", envs=1, videos=0, workers=1, progress=False)
+    s = r["summary"]
+    assert s["episodes"] == 1 and s["success_rate"] == 1.0
+    sc = sample_scene(SEED, "rearrange_two")
+    stages = move_stages(sc.moves[0]) + move_stages(sc.moves[1], "_2")
+    assert set(s["stages"]) == set(stages) and all(v["rate"] == 1.0 for v in s["stages"].values())
+    # every scored skill counts both moves' stages (close: the second goal, a drawer)
+    assert set(s["skills"]) == {"open", "pick", "place", "close"}
+    assert r["episodes"][0]["skills"] == {"open": True, "pick": True, "place": True, "close": True}
+
+
+def test_a_skill_succeeds_only_when_every_move_reached_its_stage():
+    from robot_skills.evaluation.report import skill_success
+    from sim.skills import Skill
+    stages = {"source_opened": True, "picked": True, "placed": True, "picked_2": False,
+              "placed_2": False}
+    assert skill_success([int(Skill.PICK), int(Skill.OPEN)], stages) == {"pick": False,
+                                                                         "open": True}
+    assert skill_success([int(Skill.PICK)], {"picked": True, "picked_2": True}) == {"pick": True}
+
+
+def test_the_move_field_sets_the_width_that_config_data_and_evaluation_agree_on():
+    from robot_skills.data.features import DataSpec
+    from train.config import load_config
+    from train.eval_workers import EvalSetup
+    assert {w: layout_of(w) for w in (STATE_DIM, STATE_DIM + 2, SLOTS_STATE_DIM,
+                                      SLOTS_STATE_DIM + 2)} == {
+        STATE_DIM: (False, False), STATE_DIM + 2: (False, True),
+        SLOTS_STATE_DIM: (True, False), SLOTS_STATE_DIM + 2: (True, True)}
+    sl = state_slices(True, True)
+    assert sl["move"] == slice(SLOTS_STATE_DIM, SLOTS_STATE_DIM + MAX_MOVES)
+    for spec, width in (("configs/rearrange_two.py", state_width(False, True)),
+                        ("configs/rearrange_two.py:langgoal", state_width(True, True)),
+                        ("configs/lcb.py:lcb,two,langgoal", state_width(True, True)),
+                        ("configs/rearrange_hard.py", STATE_DIM)):
+        c = load_config(spec)
+        assert c.model.state_dim == width == DataSpec.from_config(c).state_dim, spec
+    # the route cap finds the route fields in the wider layouts too
+    capped = np.isfinite(route_length_bounds(3.0, state_width(True, True)))
+    assert capped.sum() == np.isfinite(route_length_bounds(3.0, SLOTS_STATE_DIM)).sum()
+    with pytest.raises(ValueError, match="multi-move task"):
+        EvalSetup("rearrange_two", "eval", "checkpoint")._env((), STATE_DIM)

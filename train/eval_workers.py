@@ -103,6 +103,14 @@ class EvalSetup:
         env = RearrangeEnv(task=self.task, split=self.split, cameras=cameras,
                            camera_size=self.camera_size,
                            receptacle_slots=has_receptacle_slots(state_dim))
+        width = env.observation_space["state"].shape[0]
+        if state_dim and width != state_dim:
+            env.close()
+            raise ValueError(
+                f"the checkpoint's policy reads a state of width {state_dim}, the {self.task} "
+                f"env writes {width}: a multi-move task (sim.scene.MULTI_MOVE_TASKS) ends its "
+                f"state in a move field single-move tasks lack; evaluate on the task the "
+                f"policy was trained for (its config's task.name)")
         return env if self.disturbance is None else Disturbed(env, self.disturbance)
 
 

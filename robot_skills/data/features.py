@@ -34,6 +34,7 @@ class DataSpec:
     @classmethod
     def from_config(cls, config) -> DataSpec:
         from sim.observation import state_width
+        from sim.scene import MULTI_MOVE_TASKS
         from sim.robot import ACTION
         from sim.skills import SKILL_NAMES
 
@@ -42,7 +43,8 @@ class DataSpec:
             if cam not in CAMERAS:
                 raise ValueError(f"env.cameras has unknown stream {cam!r}; use any of {CAMERAS}")
         slots = bool(config.env.get("receptacle_slots", False))
-        return cls(task=config.task.name, state_dim=state_width(slots),
+        moves = config.task.name in MULTI_MOVE_TASKS
+        return cls(task=config.task.name, state_dim=state_width(slots, moves),
                    action_dim=ACTION.dim,
                    cameras=cameras, camera_size=int(config.env.camera_size),
                    skill_names=tuple(SKILL_NAMES))

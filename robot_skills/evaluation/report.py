@@ -2,7 +2,8 @@
 
 Per-skill success is kept simple: a skill the expert asked for at least once in the episode
 (its label seen) succeeds when every stage of that kind the task has was reached
-(SKILL_STAGES: pick -> picked, open -> source_opened and goal_opened, ...). Skills with no
+(SKILL_STAGES: pick -> picked, open -> source_opened and goal_opened, ...; a multi-move task's
+later moves count too: picked_2, ...). Skills with no
 stage in the task (navigate in rearrange tasks, reset_arm, stop) are not scored.
 
 Under a disturbance (sim/disturbances.py) recovery success is the success rate among the
@@ -30,6 +31,12 @@ SKILL_STAGES: dict[str, tuple[str, ...]] = {
 }
 
 
+def _stage_kind(stage: str) -> str:
+    """The stage without a multi-move task's move suffix ("picked_2" -> "picked")."""
+    base, _, k = stage.rpartition("_")
+    return base if base and k.isdigit() else stage
+
+
 def skill_success(expert_skills, stages: dict[str, bool]) -> dict[str, bool]:
     """{skill name: reached} for each scored skill the expert labelled in the episode."""
     out = {}
@@ -37,7 +44,8 @@ def skill_success(expert_skills, stages: dict[str, bool]) -> dict[str, bool]:
         if not 0 <= s < len(SKILL_NAMES):
             continue
         name = SKILL_NAMES[s]
-        have = [stages[k] for k in SKILL_STAGES.get(name, ()) if k in stages]
+        kinds = SKILL_STAGES.get(name, ())
+        have = [v for k, v in stages.items() if _stage_kind(k) in kinds]
         if have:
             out[name] = all(have)
     return out

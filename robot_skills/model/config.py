@@ -13,7 +13,7 @@ from collections.abc import Mapping
 
 import ml_collections
 
-from sim.observation import STATE_DIM, has_receptacle_slots, route_length_bounds, state_layout
+from sim.observation import STATE_DIM, layout_of, route_length_bounds, state_layout
 from sim.robot import ACTION
 from sim.skills import NUM_SKILLS
 
@@ -108,7 +108,7 @@ class ModelConfig:
         unknown = set(self.image_keys) - set(IMAGE_KEYS)
         if unknown:
             raise ValueError(f"unknown image keys {sorted(unknown)}; use {IMAGE_KEYS}")
-        fields = [name for name, _ in state_layout(has_receptacle_slots(self.state_dim))]
+        fields = [name for name, _ in state_layout(*layout_of(self.state_dim))]
         unknown_state = set(self.drop_state) - set(fields)
         if unknown_state:
             raise ValueError(f"drop_state names unknown state fields {sorted(unknown_state)} "

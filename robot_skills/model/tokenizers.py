@@ -10,7 +10,7 @@ import numpy as np
 from flax import nnx
 
 from robot_skills.model.transformer import MLP
-from sim.observation import has_receptacle_slots, state_slices
+from sim.observation import layout_of, state_slices
 
 DEPTH_SCALE = 1.0 / 4.0  # metres -> ~[0, 1] inside a room (depth is clipped at 10 m by the sim)
 
@@ -46,7 +46,7 @@ class StateTokenizer(nnx.Module):
         keep = None  # (D,) 1 = read, 0 = dropped (config.drop_state); None: read all
         if config.drop_state:
             keep = np.ones(config.state_dim, np.float32)
-            slices = state_slices(has_receptacle_slots(config.state_dim))
+            slices = state_slices(*layout_of(config.state_dim))
             for name in config.drop_state:
                 keep[slices[name]] = 0.0
             keep = nnx.Variable(jnp.asarray(keep))  # a constant, not a parameter
