@@ -17,9 +17,9 @@ import sim
 from sim import robot as R
 from sim.env import ENV_IDS, RearrangeEnv
 from sim.navigation import wrap_angle
-from sim.observation import (ARM_REL_SCALE, LIDAR_RANGE, POSE_SCALE, REL_SCALE, STATE_DIM,
-                             STATE_LAYOUT, state_slices)
-from sim.scene import split_seed
+from sim.observation import (ARM_REL_SCALE, LIDAR_RANGE, MAX_MOVES, POSE_SCALE, REL_SCALE,
+                             STATE_DIM, STATE_LAYOUT, state_slices)
+from sim.scene import MULTI_MOVE_TASKS, split_seed
 from sim.skills import SKILL_NAMES, Skill
 from sim.tasks import FAILURES, MAX_STEPS, TASKS
 
@@ -149,7 +149,8 @@ def test_reset_state_is_finite_and_has_the_documented_length(make_env, task):
     env = make_env(task=task)
     obs, _ = env.reset(seed=2)
     s = obs["state"]
-    assert s.shape == (STATE_DIM,) and s.dtype == np.float32
+    moves = task in MULTI_MOVE_TASKS  # ends in the move field (tests/test_rearrange_two.py)
+    assert s.shape == (STATE_DIM + (MAX_MOVES if moves else 0),) and s.dtype == np.float32
     assert np.isfinite(s).all()
     assert env.observation_space.contains(obs)
     lidar = s[SL["lidar"]]

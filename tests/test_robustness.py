@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from sim.env import RearrangeEnv
-from sim.observation import STATE_DIM
+from sim.observation import state_width
+from sim.scene import MULTI_MOVE_TASKS
 from sim.skills import Skill
 from sim.tasks import FAILURES, TASKS
 
@@ -51,7 +52,8 @@ def make_actions(mode: str, pattern: list[np.ndarray], rng: np.random.Generator,
 
 def check_step(env, obs, reward, terminated, truncated, info):
     s = obs["state"]
-    assert s.shape == (STATE_DIM,) and s.dtype == np.float32
+    width = state_width(False, env.config.task in MULTI_MOVE_TASKS)
+    assert s.shape == (width,) and s.dtype == np.float32
     assert np.isfinite(s).all(), f"non-finite observation at step {info['step']}: {s}"
     assert env.observation_space.contains(obs)
     assert np.isfinite(reward)
