@@ -12,8 +12,9 @@ Splits:
 A pair is (object moved, goal receptacle). Tasks mix all sim tasks and two-object requests
 (`two_object`: a rearrange_easy / rearrange_hard scene with a second object and goal picked
 from it freely; `executable` is False: the sim's own two-object task, rearrange_two, draws its
-second move by narrower rules, and `scene_instruction` phrases its scenes). Scenes are `sim.scene_facts.symbolic_scene`s unless
-`real=True` (then `sim.scene.sample_scene`, ~50 ms each).
+second move by narrower rules, and `scene_instruction` phrases its scenes). Scenes are
+`sim.scene_facts.symbolic_scene`s unless `real=True` (then `sim.scene.sample_scene`, ~50 ms
+each).
 """
 
 from __future__ import annotations

@@ -20,8 +20,8 @@ MAX_STEPS = {"navigate": 250, "pick": 120, "place": 120, "open": 150, "close": 1
 
 
 def move_stages(spec, suffix: str = "") -> tuple[str, ...]:
-    """Stage names of one rearrange_hard-style move: opening a container source, opening a goal that
-    must end closed, picked, placed, the goal closed again (`suffix` tells moves apart)."""
+    """Stage names of one rearrange_hard-style move: opening a container source, opening a goal
+    that must end closed, picked, placed, the goal closed again (`suffix` tells moves apart)."""
     from_container = F.RECEPTACLES[spec.source].container
     names = (("source_opened",) if from_container else ()) \
         + (("goal_opened",) if spec.goal_closed else ()) \
