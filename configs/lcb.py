@@ -31,7 +31,10 @@ and the scene text, and is teacher-forced on the episode's ground-truth plan
 Measured (README, stage 2): the three bridges lcb / oracle / text_bridge, each from hD3's
 policy (train.init_from=runs/hD3) for 600 steps on runs/data/hard400g (22-27 min each on the
 2-core CPU shared with a second job, ~2.2-2.7 s/step): rearrange_hard eval split with held-out
-phrasings 45 / 44 / 49 of 100.
+phrasings 45 / 44 / 49 of 100. With the goal named only by the instruction
+(`<bridge>,langgoal,bins_base,nolidar`, 1,000 steps from runs/lgSTb on runs/data/hardLG600):
+6 / 6 / 4 of 100, the policy without language 9 (README, "The goal named only by the
+instruction").
 """
 
 from __future__ import annotations
