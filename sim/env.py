@@ -138,13 +138,16 @@ class RearrangeEnv(gym.Env):
                                  receptacle_slots=self.config.receptacle_slots,
                                  moves=self.config.task in MULTI_MOVE_TASKS)
         self.planner = TaskPlanner(scene)
-        self.move = 0
+
+    @property
+    def move(self) -> int:
+        """Index of the move under way (multi-move tasks; 0 otherwise)."""
+        return self.task.move if self.task is not None else 0
 
     def _next_move(self) -> None:
         """A multi-move task finished a move: the scene, the route observation and the task
         planner now describe the next one (the world and the physics carry on)."""
-        self.move = self.task.move
-        self.scene = self.world.scene.at_move(self.move)
+        self.scene = self.world.scene.at_move(self.task.move)
         self.observer.set_routes(Routes(self.scene, self.config.receptacle_slots))
         self.planner = TaskPlanner(self.scene)
 
@@ -165,7 +168,7 @@ class RearrangeEnv(gym.Env):
         w.step_physics(a[0] * R.ACTION.max_forward, a[1] * R.ACTION.max_yaw_rate)
         self._step += 1
         report = self.task.evaluate(w, self._step)
-        if self.task.move != self.move:
+        if self.task.spec != self.scene.task:  # the task moved on to its next move
             self._next_move()
         prev = sum(self._latched.values())
         reward = float(sum(report.stages.values()) - prev) + float(report.success)

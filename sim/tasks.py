@@ -19,6 +19,17 @@ MAX_STEPS = {"navigate": 250, "pick": 120, "place": 120, "open": 150, "close": 1
              "rearrange_easy": 600, "rearrange_hard": 1200, "rearrange_two": 2400}
 
 
+def move_suffix(k: int) -> str:
+    """The stage-name suffix of a multi-move task's k-th move: "" for the first, "_2", ..."""
+    return "" if k == 0 else f"_{k + 1}"
+
+
+def stage_kind(stage: str) -> str:
+    """The stage without its move suffix ("picked_2" -> "picked")."""
+    base, _, k = stage.rpartition("_")
+    return base if base and k.isdigit() else stage
+
+
 def move_stages(spec, suffix: str = "") -> tuple[str, ...]:
     """Stage names of one rearrange_hard-style move: opening a container source, opening a goal
     that must end closed, picked, placed, the goal closed again (`suffix` tells moves apart)."""
@@ -66,16 +77,16 @@ class RearrangeTask:
             self.stage_names = ("picked", "placed")
         else:
             self.stage_names = tuple(n for k, m in enumerate(self.moves)
-                                     for n in move_stages(m, self._suffix(k)))
+                                     for n in move_stages(m, move_suffix(k)))
         self.max_steps = MAX_STEPS[self.name]
         self.latched = {s: False for s in self.stage_names}
-        self.rest_z = 0.0  # the target's height at rest before it is picked
-        self.rest_zs: dict[str, float] = {}  # the same per move's target
+        self.rest_zs: dict[str, float] = {}  # each move's target's height at rest, before picked
         self.was_held = False
 
-    @staticmethod
-    def _suffix(k: int) -> str:
-        return "" if k == 0 else f"_{k + 1}"
+    @property
+    def rest_z(self) -> float:
+        """The current target's height at rest (the `picked` predicate's reference)."""
+        return self.rest_zs.get(self.spec.target, 0.0)
 
     # ------------------------------------------------------------ start state
     def initialize(self, world) -> None:
@@ -101,7 +112,6 @@ class RearrangeTask:
     def set_rest_heights(self, world) -> None:
         """Records where every move's target rests now (the `picked` predicate's reference)."""
         self.rest_zs = {m.target: float(world.object_pos(m.target)[2]) for m in self.moves}
-        self.rest_z = self.rest_zs[self.spec.target]
 
     def _put_in_gripper(self, world, name: str) -> None:
         world.set_arm(R.STOW_Q, R.FINGER_RANGE[1])
@@ -144,11 +154,10 @@ class RearrangeTask:
             now["placed"] = placed
             success = placed
         else:
-            success = self._move_stages(world, t, held, self._suffix(self.move), now)
+            success = self._move_stages(world, t, held, move_suffix(self.move), now)
             if success and self.move + 1 < len(self.moves):
                 self.move += 1  # the next move starts; its target is now the one that counts
                 self.spec = t = self.moves[self.move]
-                self.rest_z = self.rest_zs[t.target]
                 self.was_held = False
                 success = False
             elif success and self.move:

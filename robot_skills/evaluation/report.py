@@ -16,6 +16,7 @@ import bisect
 
 from robot_skills.metrics import proportion, summarise_episodes, wilson_interval
 from sim.skills import SKILL_NAMES
+from sim.tasks import stage_kind
 
 # Route detour bands of the report (path cost / straight line of the most winding leg): the
 # seen layout families rarely reach 3 (3 of the first 100 eval scenes), the unseen split's
@@ -31,12 +32,6 @@ SKILL_STAGES: dict[str, tuple[str, ...]] = {
 }
 
 
-def _stage_kind(stage: str) -> str:
-    """The stage without a multi-move task's move suffix ("picked_2" -> "picked")."""
-    base, _, k = stage.rpartition("_")
-    return base if base and k.isdigit() else stage
-
-
 def skill_success(expert_skills, stages: dict[str, bool]) -> dict[str, bool]:
     """{skill name: reached} for each scored skill the expert labelled in the episode."""
     out = {}
@@ -45,7 +40,7 @@ def skill_success(expert_skills, stages: dict[str, bool]) -> dict[str, bool]:
             continue
         name = SKILL_NAMES[s]
         kinds = SKILL_STAGES.get(name, ())
-        have = [v for k, v in stages.items() if _stage_kind(k) in kinds]
+        have = [v for k, v in stages.items() if stage_kind(k) in kinds]
         if have:
             out[name] = all(have)
     return out
