@@ -18,6 +18,11 @@ Variants (one bridge each, comma-separated modifiers "small", "easy", "tiny"):
   easy         rearrange_easy data instead of rearrange_hard
   two          rearrange_two data (two objects, two goals in one instruction) instead
   tiny         a tiny model, no stage-1 planner (tokenizer fitted on a small corpus): tests
+  pointer      (with langgoal) the bridge's prefix reaches the policy through a slot pointer
+               only: a distribution over the receptacle kinds whose slot fields enter the
+               state token (robot_skills.model.pointer), not as attended tokens; the policy
+               starts exactly where its init_from run ended (attended prefix tokens put the
+               goal-blind policy's loss from 1.3 back to 7.0 at step 0 of the bridges above)
   langgoal     the goal named only by the instruction: receptacle slots in the state, the
                goal's fields hidden from the policy (configs/rearrange_common.py; its own data,
                `robot-skills generate --config configs/rearrange_hard.py:langgoal`)
@@ -58,7 +63,8 @@ BRIDGE_VARIANTS = {
 # that run's tokens.
 POLICY_MODIFIERS = (LANGUAGE_GOAL,) + tuple(HEAD_VARIANTS) + tuple(DROP_VARIANTS) \
     + tuple(CAP_VARIANTS)
-MODIFIERS = ("small", "easy", "two", "tiny") + POLICY_MODIFIERS
+MODIFIERS = ("small", "easy", "two", "tiny", "pointer") + POLICY_MODIFIERS
+POINTER_HEADS = 2  # modifier "pointer": heads of the slot pointer (robot_skills.model.pointer)
 # The tiny variant (tests): everything small enough for a few CPU steps in seconds.
 TINY_MODEL = dict(d_model=32, num_layers=1, num_heads=2, mlp_dim=64, state_hidden=32, context=4)
 TINY_PLANNER = dict(d_model=32, num_layers=1, num_heads=2, mlp_dim=64, max_act=12)
@@ -113,4 +119,10 @@ def get_config(variant: str = "lcb") -> ml_collections.ConfigDict:
     b.lm_weight = 1.0  # planner LM loss next to the policy loss
     b.step_words = 6  # words per plan-step slot (word bridges)
     c.model.prefix_tokens = 1 if b.bridge == "instruction" else p.model.max_act
+    if "pointer" in tokens:
+        if "langgoal" not in tokens:
+            raise ValueError(f"variant {variant!r}: 'pointer' points at the receptacle slots, "
+                             f"which only 'langgoal' data has; add 'langgoal'")
+        c.model.slot_pointer = POINTER_HEADS
+        c.model.prefix_attention = False
     return c

@@ -120,9 +120,11 @@ class Trainer:
             self.dropout = self.model_config.dropout > 0
         else:
             model = self.stage2.build(t.seed)
-            if t.get("init_from"):  # the policy from a plain run (its prefix has no params)
+            if t.get("init_from"):  # the policy from a plain run (no prefix, no pointer)
                 base = init_from(t.init_from, dataclasses.replace(self.model_config,
-                                                                  prefix_tokens=0))
+                                                                  prefix_tokens=0,
+                                                                  slot_pointer=0,
+                                                                  prefix_attention=True))
                 nnx.update(model.policy.transformer, nnx.state(base, nnx.Param))
             self.loss, self.batch_keys = self.stage2.loss, self.stage2.batch_keys
             self.dropout = model.uses_dropout

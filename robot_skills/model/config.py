@@ -76,6 +76,13 @@ class ModelConfig:
     num_tasks: int = 0  # > 0: a learned task embedding (task_id in [0, num_tasks))
     task_tokens: int = 1  # prefix tokens per task embedding
     prefix_tokens: int = 0  # external prefix tokens (planner latents), each (d_model,)
+    # > 0: heads of a slot pointer (robot_skills.model.pointer): the prefix picks receptacle
+    # slots, whose fields enter the state token (needs prefix_tokens and the slots in the state).
+    slot_pointer: int = 0
+    # False: the prefix reaches the policy through the slot pointer only, not as tokens its
+    # layers attend to (a policy started from a plain run then starts exactly where that run
+    # ended: attended prefix tokens are new keys and values its layers never learned to weigh).
+    prefix_attention: bool = True
     # Baselines (same token layout and attention, so the same compute per step).
     skill_head: bool = True  # False: no skill classifier, no skill loss (flat behaviour cloning)
     skill_conditioning: bool = True  # False: the skill token is a constant learned token and
@@ -114,6 +121,15 @@ class ModelConfig:
             raise ValueError(f"drop_state names unknown state fields {sorted(unknown_state)} "
                              f"(state dim {self.state_dim}); use names from "
                              f"sim.observation.state_layout: {fields}")
+        if self.slot_pointer < 0 or (self.slot_pointer and not (
+                self.prefix_tokens and layout_of(self.state_dim)[0])):
+            raise ValueError(f"slot_pointer={self.slot_pointer}: a slot pointer reads prefix "
+                             f"tokens and the receptacle slots; use 0, or prefix_tokens > 0 "
+                             f"with a state that has slots (a 'langgoal' config; prefix_tokens="
+                             f"{self.prefix_tokens}, state dim {self.state_dim})")
+        if not self.prefix_attention and not self.slot_pointer:
+            raise ValueError("prefix_attention=False needs slot_pointer > 0: otherwise the "
+                             "prefix reaches nothing")
         if self.context < 1:
             raise ValueError(f"context must be >= 1, got {self.context}")
         route_length_bounds(self.route_length_cap, self.state_dim)  # validates the cap
@@ -141,7 +157,8 @@ class ModelConfig:
     @property
     def num_prefix(self) -> int:
         """P: conditioning tokens before the first time step."""
-        return (self.task_tokens if self.num_tasks > 0 else 0) + self.prefix_tokens
+        return ((self.task_tokens if self.num_tasks > 0 else 0)
+                + (self.prefix_tokens if self.prefix_attention else 0))
 
     @classmethod
     def from_config(cls, section: Mapping | ml_collections.ConfigDict) -> ModelConfig:

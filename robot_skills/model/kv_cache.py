@@ -25,6 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from robot_skills.model import attention as A
+from robot_skills.model.pointer import pointer_shape
 
 
 @jax.tree_util.register_dataclass
@@ -36,6 +37,9 @@ class KVCache:
     slot_valid: jax.Array  # (B, C) bool: slot holds a token the env may attend to
     step: jax.Array  # (B,) int32: steps taken since each env's reset
     pos: jax.Array  # () int32: ring write pointer (shared by the batch)
+    # (B, M, H, N) slot-pointer weights of each env's prefix (written at reset); None without
+    # a slot pointer (robot_skills.model.pointer).
+    pointer: jax.Array | None = None
 
     @property
     def batch_size(self) -> int:
@@ -55,9 +59,12 @@ def init_cache(config, batch_size: int) -> KVCache:
     def zeros():  # distinct buffers per layer and for keys/values (the policy donates them)
         return tuple(jnp.zeros(shape, config.compute_dtype) for _ in range(config.num_layers))
 
+    pointer = (jnp.zeros((batch_size,) + pointer_shape(config)) if config.slot_pointer
+               else None)
     return KVCache(keys=zeros(), values=zeros(), slot_step=jnp.zeros((batch_size, C), jnp.int32),
                    slot_valid=jnp.zeros((batch_size, C), bool),
-                   step=jnp.zeros(batch_size, jnp.int32), pos=jnp.zeros((), jnp.int32))
+                   step=jnp.zeros(batch_size, jnp.int32), pos=jnp.zeros((), jnp.int32),
+                   pointer=pointer)
 
 
 def _layers(model, cache: KVCache, x, q_groups, q_steps, slot_step, slot_valid, write_at):
@@ -87,8 +94,12 @@ def reset_cache(model, cache: KVCache, reset, task_id=None, prefix=None, prefix_
     slot_valid = jnp.where(reset[:, None], False, cache.slot_valid)
     slot_step = jnp.where(reset[:, None], 0, cache.slot_step)
     keys, values = cache.keys, cache.values
+    pointer = cache.pointer
+    if pointer is not None:
+        pw = model.pointer_weights(prefix, prefix_mask)
+        pointer = jnp.where(reset[:, None, None, None], pw, pointer)
     if P > 0:
-        pv = jnp.ones((B, P), bool) if prefix_mask is None else jnp.asarray(prefix_mask, bool)
+        pv = model.prefix_valid(B, prefix_mask)
         fresh_valid = jnp.zeros_like(slot_valid).at[:, :P].set(pv)
         x = model.prefix_tokens(B, task_id, prefix)  # (B, P, d)
         groups = np.full(P, int(A.Group.PREFIX), np.int32)
@@ -99,7 +110,7 @@ def reset_cache(model, cache: KVCache, reset, task_id=None, prefix=None, prefix_
         values = tuple(jnp.where(pick, n, o) for n, o in zip(new_v, values))
         slot_valid = jnp.where(reset[:, None], fresh_valid, slot_valid)
     return KVCache(keys=keys, values=values, slot_step=slot_step, slot_valid=slot_valid,
-                   step=jnp.where(reset, 0, cache.step), pos=cache.pos)
+                   step=jnp.where(reset, 0, cache.step), pos=cache.pos, pointer=pointer)
 
 
 def cached_step(model, cache: KVCache, observation: dict, skill=None, role=None
@@ -122,7 +133,7 @@ def cached_step(model, cache: KVCache, observation: dict, skill=None, role=None
     # Pass 1: the state token only (the skill/action slots of this step stay invalid).
     first_only = jnp.broadcast_to(jnp.arange(n) == 0, (B, n))
     slot_valid = jax.lax.dynamic_update_slice(cache.slot_valid, first_only, (0, base))
-    x = model.state_tokens(observation)[:, None]  # (B, 1, d)
+    x = model.state_tokens(observation, cache.pointer)[:, None]  # (B, 1, d)
     h, keys, values = _layers(model, cache, x, np.array([int(A.Group.STATE)], np.int32),
                               steps[:, :1], slot_step, slot_valid, base)
     logits = model.skill_logits(h[:, 0])  # (B, S)
@@ -143,4 +154,4 @@ def cached_step(model, cache: KVCache, observation: dict, skill=None, role=None
     if role_logits is not None:
         out |= {"role_logits": role_logits, "role": jnp.asarray(role, jnp.int32)}
     return out, KVCache(keys=keys, values=values, slot_step=slot_step, slot_valid=slot_valid,
-                        step=cache.step + 1, pos=cache.pos + 1)
+                        step=cache.step + 1, pos=cache.pos + 1, pointer=cache.pointer)

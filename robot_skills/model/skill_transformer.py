@@ -31,6 +31,7 @@ from flax import nnx
 from robot_skills.model import attention as A
 from robot_skills.model.actions import NUM_CONTINUOUS, decode_bins, num_binned
 from robot_skills.model.config import ModelConfig
+from robot_skills.model.pointer import SlotPointer
 from robot_skills.model.tokenizers import StateTokenizer
 from robot_skills.model.transformer import MLP, Block, dropout
 
@@ -49,6 +50,7 @@ class SkillTransformer(nnx.Module):
         dt = c.compute_dtype
         d = c.d_model
         self.tokenizer = StateTokenizer(c, rngs=rngs)
+        self.pointer = SlotPointer(c, rngs=rngs) if c.slot_pointer else None
         self.skill_embed = (nnx.Embed(c.num_skills, d, dtype=dt, rngs=rngs)
                             if c.skill_conditioning else None)
         init = nnx.initializers.normal(0.02)
@@ -72,9 +74,24 @@ class SkillTransformer(nnx.Module):
     def _group(self, g: A.Group):
         return self.group_embed[...][int(g)].astype(self.config.compute_dtype)  # (d,)
 
-    def state_tokens(self, observation: dict):
-        """(B, T, d) (or (B, d) for one step)."""
-        return self.tokenizer(observation) + self._group(A.Group.STATE)
+    def state_tokens(self, observation: dict, pointer=None):
+        """(B, T, d) (or (B, d) for one step); pointer: the slot pointer's weights
+        (pointer_weights), required by a model with a slot pointer."""
+        tok = self.tokenizer(observation)
+        if self.pointer is not None:
+            if pointer is None:
+                raise ValueError("this model has a slot pointer (slot_pointer="
+                                 f"{self.config.slot_pointer}): pass its prefix")
+            tok = tok + self.pointer.read(observation["state"], pointer).astype(tok.dtype)
+        return tok + self._group(A.Group.STATE)
+
+    def pointer_weights(self, prefix, prefix_mask=None):
+        """(B, M, H, N) slot-pointer weights from the prefix (B, K, d), or None without one."""
+        if self.pointer is None:
+            return None
+        if prefix is None:
+            raise ValueError("this model has a slot pointer: pass prefix (B, K, d)")
+        return self.pointer(prefix, prefix_mask)
 
     def condition(self, skill, role=None):
         """(...,) int skill (and role, required with num_roles > 0) -> (..., d) embedding."""
@@ -112,10 +129,19 @@ class SkillTransformer(nnx.Module):
                 raise ValueError(f"this model takes prefix tokens (B, {c.prefix_tokens}, "
                                  f"{c.d_model}); got "
                                  f"{None if prefix is None else prefix.shape}")
-            parts.append(jnp.asarray(prefix).astype(c.compute_dtype))
+            if c.prefix_attention:
+                parts.append(jnp.asarray(prefix).astype(c.compute_dtype))
         if not parts:
             return None
         return jnp.concatenate(parts, axis=1) + self._group(A.Group.PREFIX)  # (B, P, d)
+
+    def prefix_valid(self, batch_size: int, prefix_mask=None):
+        """(B, P) bool: which prefix tokens the layers may attend to (prefix_mask (B, P), or
+        all; with prefix_attention=False the prefix is not among them)."""
+        P = self.config.num_prefix
+        if prefix_mask is None or not self.config.prefix_attention:
+            return jnp.ones((batch_size, P), bool)
+        return jnp.asarray(prefix_mask, bool)
 
     # ------------------------------------------------------------------ heads
     def skill_logits(self, h_state):
@@ -171,7 +197,8 @@ class SkillTransformer(nnx.Module):
         skill = jnp.asarray(skill, jnp.int32)
         B, T = skill.shape
         mask = jnp.ones((B, T), bool) if mask is None else jnp.asarray(mask, bool)
-        tokens = jnp.stack([self.state_tokens(observation), self.skill_tokens(skill, role),
+        state = self.state_tokens(observation, self.pointer_weights(prefix, prefix_mask))
+        tokens = jnp.stack([state, self.skill_tokens(skill, role),
                             self.action_tokens((B, T))], axis=2)  # (B, T, 3, d)
         x = tokens.reshape(B, T * A.TOKENS_PER_STEP, c.d_model)  # (B, 3T, d)
         valid = jnp.repeat(mask, A.TOKENS_PER_STEP, axis=1)  # (B, 3T)
@@ -179,8 +206,7 @@ class SkillTransformer(nnx.Module):
         P = 0 if pre is None else pre.shape[1]
         if pre is not None:
             x = jnp.concatenate([pre, x], axis=1)  # (B, P + 3T, d)
-            pv = jnp.ones((B, P), bool) if prefix_mask is None else jnp.asarray(prefix_mask)
-            valid = jnp.concatenate([pv, valid], axis=1)
+            valid = jnp.concatenate([self.prefix_valid(B, prefix_mask), valid], axis=1)
         groups, steps = A.sequence_layout(P, T)
         att = A.attention_mask(groups, steps, groups, steps, valid, c.context)  # (B, L, L)
         rel = A.relative_position(steps, groups, steps, c.context)  # (L, L)
