@@ -58,6 +58,7 @@ def test_cached_steps_equal_the_full_window_and_the_prefix_matters(moves, attent
         out, cache = cached_step(model, cache, {"state": obs["state"][:, t]}, skill[:, t])
         np.testing.assert_allclose(out["action"], full["action"][:, t], atol=1e-5)
         np.testing.assert_allclose(out["skill_logits"], full["skill_logits"][:, t], atol=1e-5)
+    hash(nnx.graphdef(model))  # the policy jits with the graph definition as a static argument
     other = model(obs, skill, prefix=prefix[::-1], prefix_mask=mask)
     assert np.abs(np.asarray(other["action"]) - np.asarray(full["action"])).max() > 1e-3
 
@@ -83,7 +84,7 @@ def test_a_pointer_model_starts_where_its_plain_model_ends():
 def test_the_move_one_hot_selects_that_moves_receptacle():
     model = _model(True, False)
     c = model.config
-    slots, move = slot_span(c.state_dim)
+    slots, move = (slice(*cols) for cols in slot_span(c.state_dim))
     obs, _, _, _ = _inputs(c, 2)
     state = obs["state"]
     state[:, 0, move] = [1.0, -1.0]  # step 0: first move; step 1: second move

@@ -30,15 +30,16 @@ from robot_skills.model.transformer import NEG_INF, MLP
 from sim.observation import MAX_MOVES, SLOT_DIM, SLOT_KINDS, layout_of, state_slices
 
 
-def slot_span(state_dim: int) -> tuple[slice, slice | None]:
-    """(the receptacle slots' columns, the move one-hot's columns or None) of the state."""
+def slot_span(state_dim: int) -> tuple[tuple[int, int], tuple[int, int] | None]:
+    """(start, stop) of the receptacle slots' columns and of the move one-hot's (or None) in
+    the state (ints, not slices: module attributes are hashed with the graph definition)."""
     slots, moves = layout_of(state_dim)
     if not slots:
         raise ValueError(f"a slot pointer needs the receptacle slots in the state (state dim "
                          f"{state_dim}); use a 'langgoal' config (env.receptacle_slots)")
     sl = state_slices(slots, moves)
     first, last = sl[f"{SLOT_KINDS[0]}_present"], sl[f"{SLOT_KINDS[-1]}_open_fraction"]
-    return slice(first.start, last.stop), (sl["move"] if moves else None)
+    return (first.start, last.stop), ((sl["move"].start, sl["move"].stop) if moves else None)
 
 
 def pointer_shape(config) -> tuple[int, int, int]:
@@ -78,13 +79,13 @@ class SlotPointer(nnx.Module):
         (B, M, H, N) -> (B, T, d) or (B, d): the read-out added to the state token."""
         state = jnp.asarray(state)
         lead = state.shape[:-1]
-        slots = state[..., self.slots].reshape(lead + (len(SLOT_KINDS), SLOT_DIM))
+        slots = state[..., slice(*self.slots)].reshape(lead + (len(SLOT_KINDS), SLOT_DIM))
         if self.move is None:
             w = weights[:, 0]  # (B, H, N)
             if state.ndim == 3:
                 w = w[:, None]
         else:  # the move under way: the largest entry of the (normalised) one-hot
-            now = jax.nn.one_hot(jnp.argmax(state[..., self.move], -1), self.moves)  # (..., M)
+            now = jax.nn.one_hot(jnp.argmax(state[..., slice(*self.move)], -1), self.moves)
             w = jnp.einsum("btm,bmhn->bthn" if state.ndim == 3 else "bm,bmhn->bhn", now, weights)
         picked = jnp.einsum("...hn,...nf->...hf", w.astype(self.dtype), slots.astype(self.dtype))
         return self.read_mlp(picked.reshape(lead + (self.heads * SLOT_DIM,)))
