@@ -64,7 +64,7 @@ BRIDGE_VARIANTS = {
 POLICY_MODIFIERS = (LANGUAGE_GOAL,) + tuple(HEAD_VARIANTS) + tuple(DROP_VARIANTS) \
     + tuple(CAP_VARIANTS)
 MODIFIERS = ("small", "easy", "two", "tiny", "pointer") + POLICY_MODIFIERS
-POINTER_HEADS = 2  # modifier "pointer": heads of the slot pointer (robot_skills.model.pointer)
+POINTER_HEADS = 1  # modifier "pointer": heads of the slot pointer (robot_skills.model.pointer)
 # The tiny variant (tests): everything small enough for a few CPU steps in seconds.
 TINY_MODEL = dict(d_model=32, num_layers=1, num_heads=2, mlp_dim=64, state_hidden=32, context=4)
 TINY_PLANNER = dict(d_model=32, num_layers=1, num_heads=2, mlp_dim=64, max_act=12)

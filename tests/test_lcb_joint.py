@@ -22,11 +22,11 @@ from robot_skills.planner.bridge import BridgeConfig, plan_step_slots
 from robot_skills.planner.config import PlannerConfig
 from robot_skills.planner.corpus import fit_tokenizer
 from robot_skills.planner.episodes import (EpisodeLanguage, Widths, encode_language,
-                                           episode_language, exact_scene)
+                                           episode_language, exact_scene, goal_kinds)
 from robot_skills.planner.freeze import stage2_optimizer
 from robot_skills.planner.joint import LCBModel, lcb_loss
 from sim.instruction_samples import draw_samples
-from sim.observation import STATE_DIM
+from sim.observation import STATE_DIM, state_width
 
 B, T = 3, 4
 WIDTHS = Widths(96, 48)
@@ -192,3 +192,45 @@ def test_episode_language_rebuilds_the_scene_from_the_seed():
     assert parse_plan(lang.plan) == plan_for(scene)
     assert lang.scene.startswith("robot in room")
     assert lang == episode_language(dataclasses.replace(got))  # deterministic per episode
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("task", ["rearrange_hard", "rearrange_two"])
+def test_goal_kinds_are_the_receptacles_the_plan_places_on(task):
+    from sim.observation import SLOT_KINDS
+    from sim.plans import plan_for
+    from sim.scene import sample_scene, split_seed
+    from sim.skills import Skill
+    scene = sample_scene(split_seed("train", 3), task)
+    kinds = goal_kinds(episode_language(scene).goals)
+    places = [s.receptacle for s in plan_for(scene) if s.skill == Skill.PLACE]
+    assert [SLOT_KINDS[k] for k in kinds if k >= 0] == places
+    assert len(places) == (2 if task == "rearrange_two" else 1) and kinds[len(places):].max(
+        initial=-1) == -1
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("bridge", ["lcb", "oracle"])
+def test_the_pointer_loss_trains_the_pointer_and_reaches_the_planner(language, bridge):
+    """A policy with a slot pointer (prefix reaching it only): the pointer's goal cross-entropy
+    is in the loss, and with the LCB bridge its gradient reaches the planner's latents."""
+    tok, langs = language
+    policy, planner, b = _configs(tok, bridge)
+    policy = dataclasses.replace(policy, state_dim=state_width(True, False), slot_pointer=1,
+                                 prefix_attention=False)
+    model = LCBModel(policy, planner, b, rngs=nnx.Rngs(0))
+    batch = _batch(tok, langs, planner, b)
+    batch["observation"]["state"] = np.random.default_rng(1).normal(
+        size=(B, T, policy.state_dim)).astype(np.float32)
+    batch["goal_kinds"] = np.array([[0, -1], [3, -1], [4, -1]], np.int32)
+    loss, metrics = lcb_loss(model, batch)
+    expect = -np.log(np.asarray(model.policy.transformer.pointer_weights(
+        *model.prefix(batch)[:2]))[np.arange(B), 0, 0, [0, 3, 4]]).mean()
+    np.testing.assert_allclose(float(metrics["pointer_loss"]), expect, rtol=1e-5)
+    np.testing.assert_allclose(float(loss), float(metrics["policy_loss"] + expect), rtol=1e-5)
+    _, g = _grads(model, batch)
+    assert _max_abs(g["policy"]["transformer"]["pointer"]["kind"]) > 0
+    if bridge == "lcb":  # the latents carry the pointer's gradient into the planner
+        assert _max_abs(g["planner"]["bridge"]) > 0
+    batch["goal_kinds"][:] = -1  # no goal: no pointer loss
+    assert float(lcb_loss(model, batch)[1]["pointer_loss"]) == 0.0

@@ -39,6 +39,9 @@ class LossConfig:
     focal_gamma: float = 2.0
     label_smoothing: float = 0.0  # of the skill targets (cross_entropy only)
     role_weight: float = 1.0  # skill-role cross-entropy (models with num_roles > 0)
+    # Stage 2 with a slot pointer: cross-entropy of the pointer's first head (per move) against
+    # the receptacle the ground-truth plan places on (robot_skills.planner.joint.lcb_loss).
+    pointer_weight: float = 1.0
 
     def __post_init__(self):
         if self.skill_loss not in SKILL_LOSSES:

@@ -54,7 +54,7 @@ class SlotPointer(nnx.Module):
         self.slots, self.move = slot_span(config.state_dim)
         self.moves, self.heads, _ = pointer_shape(config)
         self.dtype = dt
-        init = nnx.initializers.normal(0.02)
+        init = nnx.initializers.normal(1.0)  # logits O(1): a uniform pool learns slowest
         self.query = nnx.Param(init(rngs.params(), (self.moves * self.heads, d)))  # (M*H, d)
         self.key = nnx.Linear(d, d, dtype=dt, rngs=rngs)
         self.kind = nnx.Linear(d, len(SLOT_KINDS), dtype=dt, rngs=rngs)

@@ -40,6 +40,7 @@ class EpisodeLanguage:
     scene: str
     plan: str
     heldout_pair: bool  # its (object, goal) pair is held out: never trained on
+    goals: tuple[str, ...] = ()  # the goal receptacle of each move (the plan's place steps)
 
 
 def exact_scene(seed: int, task: str, stored_instruction: str | None = None):
@@ -73,7 +74,17 @@ def episode_language(scene) -> EpisodeLanguage:
     pairs = [(m.target, m.goal) for m in scene.moves] or (
         [(t.target, t.goal)] if t.task in ("rearrange_easy", "rearrange_hard", "place") else [])
     return EpisodeLanguage(train_instruction(scene, scene.seed), scene_text(scene),
-                           plan_text(plan_for(scene)), any(p in HELDOUT_PAIRS for p in pairs))
+                           plan_text(plan_for(scene)), any(p in HELDOUT_PAIRS for p in pairs),
+                           tuple(goal for _, goal in pairs))
+
+
+def goal_kinds(goals: tuple[str, ...]) -> np.ndarray:
+    """(MAX_MOVES,) int32: each move's goal as an index of sim.observation.SLOT_KINDS, -1 past
+    the episode's moves (the slot pointer's targets, robot_skills.planner.joint.lcb_loss)."""
+    from sim.observation import MAX_MOVES, SLOT_KINDS
+    out = np.full(MAX_MOVES, -1, np.int32)
+    out[:len(goals)] = [SLOT_KINDS.index(g) for g in goals]
+    return out
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,7 +101,8 @@ class Widths:
 def encode_language(lang: EpisodeLanguage, tok: PlanTokenizer, config: PlannerConfig,
                     bridge: BridgeConfig, widths: Widths) -> dict[str, np.ndarray]:
     """One episode's arrays (no batch axis): the planner layout cut to `widths` (plan_tokens,
-    plan_valid, plan_targets, plan_loss_mask (W,)) and the word slots (words (K, n))."""
+    plan_valid, plan_targets, plan_loss_mask (W,)), the word slots (words (K, n)) and the
+    moves' goal kinds (goal_kinds (MAX_MOVES,))."""
     prompt = encode_prompt(tok, lang.instruction, lang.scene, config)
     plan = encode_plan(tok, lang.plan, config)
     if len(prompt) > widths.prompt or len(plan) > widths.plan:
@@ -105,6 +117,7 @@ def encode_language(lang: EpisodeLanguage, tok: PlanTokenizer, config: PlannerCo
                                                  ("targets", arr["targets"]),
                                                  ("loss_mask", arr["loss_mask"]))}
     out["words"] = word_slots(tok, config, bridge, lang.instruction, plan)
+    out["goal_kinds"] = goal_kinds(lang.goals)
     return out
 
 

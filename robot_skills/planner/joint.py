@@ -6,7 +6,8 @@ without one) and `policy` (the SkillTransformer and, for the word bridges, its W
 nnx.state(model, nnx.Param)).
 
 `lcb_loss` = skill_transformer_loss(policy, prefix = the bridge's tokens) + lm_weight * the
-planner's LM loss on the plan tokens. The planner runs teacher-forced on the ground-truth plan
+planner's LM loss on the plan tokens (+ pointer_weight * the slot pointer's goal cross-entropy
+for a policy with a slot pointer: the ground-truth plan's place receptacle, per move). The planner runs teacher-forced on the ground-truth plan
 of the window's episode, and the latents and the LM logits come from that one pass, so with the
 lcb bridge the policy loss reaches the planner through the latents; the word bridges read
 integer word ids and give the planner no gradient but its LM loss.
@@ -15,6 +16,8 @@ Batch fields beyond the loader's (robot_skills.planner.episodes attaches them):
   plan_tokens, plan_valid, plan_targets, plan_loss_mask  (B, W)  planner layout (with a planner),
       or (G, W): one row per run of B/G windows of one episode (data.episodes_per_batch)
   words                                                  (B, K, n) int32 (word bridges)
+  goal_kinds                                             (B, MAX_MOVES) int32: each move's goal
+      receptacle kind (sim.observation.SLOT_KINDS index, -1 none): the slot pointer's targets
 """
 
 from __future__ import annotations
@@ -33,12 +36,28 @@ from robot_skills.planner.train import lm_loss_from_logits
 
 PLAN_KEYS = ("plan_tokens", "plan_valid", "plan_targets", "plan_loss_mask")
 WORD_KEYS = ("words",)
+GOAL_KEYS = ("goal_kinds",)
 
 
 def batch_keys(bridge: BridgeConfig) -> tuple[str, ...]:
-    """The language fields a batch needs for this bridge."""
+    """The language fields a batch needs for this bridge (goal_kinds: read by a policy with a
+    slot pointer)."""
     keys = PLAN_KEYS if bridge.has_planner else ()
-    return keys + (WORD_KEYS if bridge.bridge != "lcb" else ())
+    return keys + (WORD_KEYS if bridge.bridge != "lcb" else ()) + GOAL_KEYS
+
+
+def pointer_loss(policy: SkillTransformer, prefix, prefix_mask, goal_kinds, window_mask):
+    """(loss, metrics): cross-entropy of the slot pointer's first head, per move, against the
+    move's goal kind (moves with goal -1 and episodes with no valid step left out)."""
+    weights = policy.pointer_weights(prefix, prefix_mask)[:, :, 0]  # (B, M, N)
+    goal = jnp.asarray(goal_kinds)[:, :weights.shape[1]]  # (B, M)
+    valid = (goal >= 0) & jnp.any(window_mask, axis=1)[:, None]
+    logp = jnp.log(jnp.clip(weights, 1e-9, 1.0))
+    nll = -jnp.take_along_axis(logp, jnp.maximum(goal, 0)[..., None], -1)[..., 0]
+    n = jnp.maximum(valid.sum(), 1)
+    hit = jnp.argmax(weights, -1) == goal
+    return jnp.sum(nll * valid) / n, {"pointer_loss": jnp.sum(nll * valid) / n,
+                                      "pointer_accuracy": jnp.sum(hit * valid) / n}
 
 
 def check_shapes(policy: ModelConfig, planner: PlannerConfig, bridge: BridgeConfig) -> None:
@@ -110,6 +129,12 @@ def lcb_loss(model: LCBModel, batch: dict, rng=None) -> tuple[jax.Array, dict]:
                                            dict(batch, prefix=prefix, prefix_mask=prefix_mask),
                                            k_policy)
     metrics = dict(metrics, policy_loss=loss)
+    policy = model.policy.transformer
+    if policy.pointer is not None and policy.config.loss.pointer_weight > 0:
+        p_loss, p_metrics = pointer_loss(policy, prefix, prefix_mask, batch["goal_kinds"],
+                                         batch["mask"])
+        loss = loss + policy.config.loss.pointer_weight * p_loss
+        metrics.update(p_metrics)
     if out is not None:
         lm, lm_metrics = lm_loss_from_logits(out["logits"], batch["plan_targets"],
                                              batch["plan_loss_mask"])
