@@ -112,7 +112,9 @@ def get_config(variant: str = "lcb") -> ml_collections.ConfigDict:
                                         stage1.data.train_samples,
                                         "min_count": stage1.data.min_count})
     p.prompt_width = 96  # planner columns kept left of prompt_len (instruction + scene)
-    p.plan_width = 48  # planner columns kept from prompt_len on (plan + <eos>)
+    # Planner columns kept from prompt_len on (plan + <eos>): one-move plans reach ~40 tokens,
+    # two-move plans 54 (150 rearrange_two training scenes).
+    p.plan_width = 64 if task == "rearrange_two" else 48
 
     b = c.bridge = ml_collections.ConfigDict()
     b.bridge = spec["bridge"]  # robot_skills.planner.bridge.BRIDGES

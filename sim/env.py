@@ -140,6 +140,12 @@ class RearrangeEnv(gym.Env):
         self.planner = TaskPlanner(scene)
 
     @property
+    def episode_scene(self):
+        """The scene as sampled at reset (a multi-move task's first move; `scene` follows the
+        move under way): what an episode's instruction and metadata describe."""
+        return self.world.scene
+
+    @property
     def move(self) -> int:
         """Index of the move under way (multi-move tasks; 0 otherwise)."""
         return self.task.move if self.task is not None else 0

@@ -115,6 +115,21 @@ def test_the_expert_does_both_moves_as_the_plan_says(make_env, expert_rollout):
     w = env.world
     np.testing.assert_allclose(ro.states[-1][SL["target_pos"]],
                                w.to_base(w.object_pos(sc.moves[1].target)), atol=1e-5)
+    # The episode's instruction and metadata describe the scene as sampled (env.episode_scene,
+    # what the RLDS recorder reads), not the scene at the move under way (env.scene).
+    assert env.scene.task == sc.moves[1] and env.episode_scene.task == sc.moves[0]
+    assert instruction(env.episode_scene, SEED) == instruction(sample_scene(SEED,
+                                                                            "rearrange_two"), SEED)
+
+
+def test_episode_language_finds_the_scene_from_either_moves_instruction():
+    """Stage 2 rebuilds an episode's scene from its seed and checks it against the stored
+    instruction; datasets written before the recorder read env.episode_scene hold the second
+    move's for episodes that reached it."""
+    from robot_skills.planner.episodes import exact_scene
+    scene = sample_scene(SEED, "rearrange_two")
+    for stored in (instruction(scene, SEED), instruction(scene.at_move(1), SEED)):
+        assert exact_scene(SEED, "rearrange_two", stored).moves == scene.moves
 
 
 def test_instructions_and_plans_name_both_moves():

@@ -50,7 +50,8 @@ def record_episode(env, expert, seed: int, noise_std: float, driver=None, beta: 
         observation["depth"] = encode_depth(np.stack([o["depth"] for o in obs]))  # (T, H, W, 1)
     if "rgb" in obs[0]:
         observation["rgb"] = np.stack([o["rgb"] for o in obs]).astype(np.uint8)  # (T, H, W, 3)
-    scene, task = env.scene, env.scene.task
+    scene = env.unwrapped.episode_scene  # not env.scene: a multi-move task moved it on
+    task = scene.task
     metadata = {
         "seed": int(seed), "task": task.task, "split": scene.split, "layout": scene.family,
         "expert_success": bool(ep.success), "failure": ep.failure, "length": int(ep.length),
