@@ -77,11 +77,12 @@ def by_route_detour(rows: list[dict], edges=DETOUR_EDGES) -> list[dict]:
             for name, b in zip(names, bands) if b]
 
 
-def plan_exact_match(rows: list[dict]) -> dict | None:
-    """Closed-loop plan exact match of an LCB agent's planner (decoded plan == the scene's
-    ground-truth plan) with its Wilson 95% interval; None when no row has a planner's plan."""
-    hit = [r["language"]["plan_exact"] for r in rows
-           if r.get("language") and r["language"].get("plan_exact") is not None]
+def language_rate(rows: list[dict], key: str) -> dict | None:
+    """How often an LCB agent's per-episode language flag `key` holds, with its Wilson 95%
+    interval; None when no row has it. plan_exact: the planner's decoded plan is the scene's
+    ground-truth plan; pointer_at_goal: the slot pointer points at each move's goal."""
+    hit = [r["language"][key] for r in rows
+           if r.get("language") and r["language"].get(key) is not None]
     if not hit:
         return None
     k = sum(map(bool, hit))
@@ -118,7 +119,8 @@ def summarise(rows: list[dict], wall_time_s: float, workers: int = 1,
     steps = sum(r["length"] for r in rows)
     s["env_steps_per_s"] = round(steps / wall_time_s, 1) if wall_time_s > 0 else None
     s["disturbance"] = recovery(rows, disturbance) if disturbance is not None else None
-    s["plan_exact_match"] = plan_exact_match(rows)
+    s["plan_exact_match"] = language_rate(rows, "plan_exact")
+    s["pointer_at_goal"] = language_rate(rows, "pointer_at_goal")
     s["by_route_detour"] = by_route_detour(rows)
     return s
 
@@ -141,7 +143,7 @@ def _recovery_text(d: dict) -> str:
             f"{d['trigger']})")
 
 
-def _plan_text(d: dict) -> str:
+def _rate_text(d: dict) -> str:
     lo, hi = d["ci95"]
     return f"{d['rate']:.3f} ({d['exact']}/{d['n']} episodes, 95% CI {lo:.3f}-{hi:.3f})"
 
@@ -164,8 +166,10 @@ def format_block(s: dict, title: str) -> str:
         lines.append(f"  recovery       {_recovery_text(s['disturbance'])}")
     lines += [f"  mean length    {s['mean_length']:.1f} steps",
               f"  skill accuracy {_pct(s['skill_accuracy'])}",
-              *([f"  plan exact     {_plan_text(s['plan_exact_match'])}"]
+              *([f"  plan exact     {_rate_text(s['plan_exact_match'])}"]
                 if s.get("plan_exact_match") else []),
+              *([f"  pointer @ goal {_rate_text(s['pointer_at_goal'])}"]
+                if s.get("pointer_at_goal") else []),
               f"  eval time      {s['wall_time_s']:.1f} s ({s['env_steps_per_s']} env steps/s, "
               f"{s.get('workers', 1)} workers)"]
     for k, v in s["stages"].items():
@@ -198,7 +202,9 @@ def format_markdown(report: dict) -> str:
            f"- skill accuracy vs expert labels: {_pct(s['skill_accuracy'])} (per episode), "
            f"{_pct(s['skill_accuracy_steps'])} (per step)",
            *([f"- planner's plan exact match (decoded vs ground truth): "
-              f"{_plan_text(s['plan_exact_match'])}"] if s.get("plan_exact_match") else []),
+              f"{_rate_text(s['plan_exact_match'])}"] if s.get("plan_exact_match") else []),
+           *([f"- slot pointer at each move's goal receptacle: "
+              f"{_rate_text(s['pointer_at_goal'])}"] if s.get("pointer_at_goal") else []),
            f"- eval wall time: {s['wall_time_s']:.1f} s", "",
            "| stage | rate | 95% CI | n |", "|---|---|---|---|"]
     for k, v in s["stages"].items():

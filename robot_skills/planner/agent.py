@@ -81,7 +81,19 @@ class LCBAgent:
             got = np.asarray(z[0]), np.asarray(mask[0])
         language = {"instruction": instruction, "plan": plan,
                     "plan_exact": plan == truth if self.planner is not None else None}
-        return *got, language
+        return *got, language | self._pointer(scene, *got)
+
+    def _pointer(self, scene, prefix, mask) -> dict:
+        """With a slot pointer: the receptacle its first head points at for each move and
+        whether every move's is the goal (the report's "pointer at goal")."""
+        policy = self.model.policy.transformer
+        if policy.pointer is None:
+            return {}
+        from sim.observation import SLOT_KINDS
+        w = np.asarray(policy.pointer_weights(prefix[None], mask[None]))[0, :, 0]  # (M, N)
+        goals = [m.goal for m in scene.moves] or [scene.task.goal]
+        kinds = [SLOT_KINDS[int(k)] for k in w.argmax(-1)[:len(goals)]]
+        return {"pointer": kinds, "pointer_at_goal": kinds == goals}
 
     def reset(self, batch_size: int | None = None, *, env_ids: Sequence[int] | None = None):
         ids = list(range(self.batch_size) if env_ids is None else env_ids)
@@ -99,5 +111,6 @@ class LCBAgent:
     def episode_language(self, i: int) -> dict | None:
         """Env slot i's current episode: instruction, plan (decoded; the ground truth for the
         oracle; "" for the instruction bridge) and plan_exact (decoded == ground truth; None
-        without a planner). The closed-loop report keeps it per episode."""
+        without a planner); with a slot pointer also pointer (the receptacle it points at per
+        move) and pointer_at_goal. The closed-loop report keeps it per episode."""
         return self.language[i]
