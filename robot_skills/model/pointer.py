@@ -15,7 +15,9 @@ language-conditioned policies attend from language to entities:
                                       of the H averages, added to the state token
 
 Everything the pointer knows comes from the prefix: for the LCB bridge the policy loss reaches
-the planner through the weights as through the prefix tokens. The read-out's last layer starts
+the planner through the weights as through the prefix tokens. Trained on the policy loss alone
+the pointer stayed uniform (README, "With a slot pointer"); stage 2 adds a goal cross-entropy on
+its first head (robot_skills.planner.joint.pointer_loss). The read-out's last layer starts
 at zero, so a model with a pointer computes at initialisation what the same model without one
 computes (a policy started from a plain run, train.init_from, starts where that run ended).
 """
