@@ -51,15 +51,17 @@ def test_cached_steps_equal_the_full_window_and_the_prefix_matters(moves, attent
         move = state_slices(True, True)["move"]
         obs["state"][:, :, move] = [1.0, -1.0]
         obs["state"][:, 3:, move] = [-1.0, 1.0]
-    full = model(obs, skill, prefix=prefix, prefix_mask=mask)
-    cache = reset_cache(model, init_cache(c, B), np.ones(B, bool), prefix=prefix,
-                        prefix_mask=mask)
+    forward = jax.jit(lambda o, s, p, m: model(o, s, prefix=p, prefix_mask=m))
+    step = jax.jit(lambda c, o, s: cached_step(model, c, o, s))
+    full = forward(obs, skill, prefix, mask)
+    cache = jax.jit(lambda c, p, m: reset_cache(model, c, np.ones(B, bool), prefix=p,
+                                                prefix_mask=m))(init_cache(c, B), prefix, mask)
     for t in range(T):
-        out, cache = cached_step(model, cache, {"state": obs["state"][:, t]}, skill[:, t])
+        out, cache = step(cache, {"state": obs["state"][:, t]}, skill[:, t])
         np.testing.assert_allclose(out["action"], full["action"][:, t], atol=1e-5)
         np.testing.assert_allclose(out["skill_logits"], full["skill_logits"][:, t], atol=1e-5)
     hash(nnx.graphdef(model))  # the policy jits with the graph definition as a static argument
-    other = model(obs, skill, prefix=prefix[::-1], prefix_mask=mask)
+    other = forward(obs, skill, prefix[::-1], mask)
     assert np.abs(np.asarray(other["action"]) - np.asarray(full["action"])).max() > 1e-3
 
 
@@ -107,7 +109,7 @@ def test_the_policy_loss_reaches_the_prefix_through_the_pointer_alone():
     def loss(p):
         return jnp.sum(model(obs, skill, prefix=p, prefix_mask=mask)["action"] ** 2)
 
-    grad = np.asarray(jax.grad(loss)(jnp.asarray(prefix)))
+    grad = np.asarray(jax.jit(jax.grad(loss))(jnp.asarray(prefix)))
     assert np.abs(grad[:, :2]).max() > 1e-6  # the attended prefix tokens get gradient
     np.testing.assert_array_equal(grad[0, 2], 0.0)  # a masked token gets none
 
