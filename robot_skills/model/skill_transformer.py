@@ -4,7 +4,9 @@ observation history that predicts a skill at every step and an action conditione
 Per time step three tokens (attention.STEP_GROUPS): the state token (observation tokenizer),
 the skill token (learned embedding of the step's skill: ground truth while training, the
 model's own argmax at inference) and an action read-out token. Optional prefix tokens (a learned
-task embedding, external planner latents) come first. The skill head reads the state token; the
+task embedding, external planner latents) come first; with a slot pointer
+(robot_skills.model.pointer) the planner latents also, or only (prefix_attention=False), pick
+the receptacle slots whose fields join the state token. The skill head reads the state token; the
 action head reads the action token together with the skill embedding. Positions are relative
 (a learned bias per head and step distance), which makes KV-cached stepping exact.
 
