@@ -40,8 +40,8 @@ def _inputs(config, T, seed=0):
 
 
 @pytest.mark.timeout(120)
-@pytest.mark.parametrize("moves", [False, True], ids=["one_move", "two_moves"])
-@pytest.mark.parametrize("attention", [True, False], ids=["attended", "pointer_only"])
+@pytest.mark.parametrize("moves,attention", [(False, True), (True, False)],
+                         ids=["one_move_attended", "two_moves_pointer_only"])
 def test_cached_steps_equal_the_full_window_and_the_prefix_matters(moves, attention):
     model = _model(moves, attention)
     c = model.config
@@ -76,8 +76,9 @@ def test_a_pointer_model_starts_where_its_plain_model_ends():
     model = SkillTransformer(config, rngs=nnx.Rngs(4))
     nnx.update(model, nnx.state(plain, nnx.Param))
     obs, skill, prefix, mask = _inputs(config, 3)
-    want = plain(obs, skill)
-    got = model(obs, skill, prefix=prefix, prefix_mask=mask)
+    want = jax.jit(lambda o, s: plain(o, s))(obs, skill)
+    got = jax.jit(lambda o, s, p, m: model(o, s, prefix=p, prefix_mask=m))(obs, skill, prefix,
+                                                                            mask)
     np.testing.assert_allclose(got["action"], want["action"], atol=1e-6)
     np.testing.assert_allclose(got["skill_logits"], want["skill_logits"], atol=1e-6)
 
