@@ -7,10 +7,11 @@ nnx.state(model, nnx.Param)).
 
 `lcb_loss` = skill_transformer_loss(policy, prefix = the bridge's tokens) + lm_weight * the
 planner's LM loss on the plan tokens (+ pointer_weight * the slot pointer's goal cross-entropy
-for a policy with a slot pointer: the ground-truth plan's place receptacle, per move). The planner runs teacher-forced on the ground-truth plan
-of the window's episode, and the latents and the LM logits come from that one pass, so with the
-lcb bridge the policy loss reaches the planner through the latents; the word bridges read
-integer word ids and give the planner no gradient but its LM loss.
+for a policy with a slot pointer: the ground-truth plan's place receptacle, per move). The
+planner runs teacher-forced on the ground-truth plan of the window's episode, and the latents
+and the LM logits come from that one pass, so with the lcb bridge the policy loss reaches the
+planner through the latents; the word bridges read integer word ids and give the planner no
+gradient but its LM loss.
 
 Batch fields beyond the loader's (robot_skills.planner.episodes attaches them):
   plan_tokens, plan_valid, plan_targets, plan_loss_mask  (B, W)  planner layout (with a planner),
