@@ -153,7 +153,7 @@ class RearrangeEnv(gym.Env):
     def _next_move(self) -> None:
         """A multi-move task finished a move: the scene, the route observation and the task
         planner now describe the next one (the world and the physics carry on)."""
-        self.scene = self.world.scene.at_move(self.task.move)
+        self.scene = self.episode_scene.at_move(self.task.move)
         self.observer.set_routes(Routes(self.scene, self.config.receptacle_slots))
         self.planner = TaskPlanner(self.scene)
 

@@ -163,6 +163,11 @@ class Scene:
     # the k-th move sees it.
     moves: tuple[TaskSpec, ...] = ()
 
+    @property
+    def task_moves(self) -> tuple[TaskSpec, ...]:
+        """Every move in order: `moves`, or the one task of a single-move scene."""
+        return self.moves or (self.task,)
+
     def at_move(self, k: int) -> Scene:
         """This scene with `task` = the k-th move and the objects of the moves before it
         resting where those moves put them (their goal spots)."""

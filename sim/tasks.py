@@ -64,7 +64,7 @@ class RearrangeTask:
         self.scene = scene
         self.spec = scene.task
         self.name = check_task(self.spec.task)
-        self.moves = scene.moves or (scene.task,)
+        self.moves = scene.task_moves
         self.move = 0
         t = self.spec
         if self.name == "navigate":

@@ -82,12 +82,11 @@ class SlotPointer(nnx.Module):
         state = jnp.asarray(state)
         lead = state.shape[:-1]
         slots = state[..., slice(*self.slots)].reshape(lead + (len(SLOT_KINDS), SLOT_DIM))
-        if self.move is None:
-            w = weights[:, 0]  # (B, H, N)
-            if state.ndim == 3:
-                w = w[:, None]
+        if self.move is None:  # one move
+            now = jnp.ones(lead + (1,), weights.dtype)
         else:  # the move under way: the largest entry of the (normalised) one-hot
             now = jax.nn.one_hot(jnp.argmax(state[..., slice(*self.move)], -1), self.moves)
-            w = jnp.einsum("btm,bmhn->bthn" if state.ndim == 3 else "bm,bmhn->bhn", now, weights)
+        per_step = weights if state.ndim == 2 else weights[:, None]  # (B, [1,] M, H, N)
+        w = jnp.einsum("...m,...mhn->...hn", now, per_step)  # (B, [T,] H, N)
         picked = jnp.einsum("...hn,...nf->...hf", w.astype(self.dtype), slots.astype(self.dtype))
         return self.read_mlp(picked.reshape(lead + (self.heads * SLOT_DIM,)))

@@ -91,7 +91,7 @@ class LCBAgent:
             return {}
         from sim.observation import SLOT_KINDS
         w = np.asarray(policy.pointer_weights(prefix[None], mask[None]))[0, :, 0]  # (M, N)
-        goals = [m.goal for m in scene.moves] or [scene.task.goal]
+        goals = [m.goal for m in scene.task_moves]
         kinds = [SLOT_KINDS[int(k)] for k in w.argmax(-1)[:len(goals)]]
         return {"pointer": kinds, "pointer_at_goal": kinds == goals}
 
